@@ -1,0 +1,190 @@
+"""The JSON API's plumbing: strict body parsing, write protection, and the one error shape.
+
+Every API error is `{"error": "<message>", "details": {"<field path>": "<message>"}}`.
+"""
+
+import functools
+import hmac
+import ipaddress
+import json
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db import transaction
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from autopack_site.errors import Conflict, DomainError, InvalidInput, NotFound
+
+STATUS_FOR_ERROR = {InvalidInput: 400, NotFound: 404, Conflict: 409}
+MAX_DEPTH = 32
+
+
+def error_response(status: int, message: str, details: dict | None = None, **headers) -> JsonResponse:
+    response = JsonResponse({"error": message, "details": details or {}}, status=status)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _check_strings(data) -> None:
+    """Refuse what json.loads lets through but the database or later code cannot store."""
+    stack = [(data, 1, "body")]
+    while stack:
+        value, depth, path = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InvalidInput(f"JSON is nested deeper than {MAX_DEPTH} levels", {path: "too deep"})
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _check_text(key, path)
+                stack.append((item, depth + 1, f"{path}.{key}"))
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1, f"{path}[{i}]") for i, item in enumerate(value))
+        elif isinstance(value, str):
+            _check_text(value, path)
+
+
+def _check_text(text: str, path: str) -> None:
+    if "\x00" in text:
+        raise InvalidInput("Text may not contain NUL characters", {path: "contains NUL"})
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("Text contains a lone surrogate", {path: "not valid Unicode"}) from None
+
+
+def parse_json(raw: bytes):
+    """Parse a request body as strict JSON: finite numbers, valid Unicode, bounded depth."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput("Body is not valid UTF-8") from None
+    try:
+        data = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise InvalidInput(f"JSON is nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:
+        raise InvalidInput("Body is not valid JSON", {"body": str(exc)[:200]}) from None
+    _check_strings(data)
+    return data
+
+
+def is_loopback(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or bool(mapped and mapped.is_loopback)
+
+
+def own_origin(request) -> str:
+    return f"{request.scheme}://{request.get_host()}"
+
+
+def refuse_write(request) -> JsonResponse | None:
+    """The API's write rules: same-site only, then API key or loopback."""
+    origin = request.headers.get("Origin")
+    # A browser names the page's origin; any other site's page must not drive our writes.
+    if origin is not None and origin != own_origin(request):
+        return error_response(403, f"Cross-site request refused (Origin {origin[:100]})")
+    if settings.AUTOPACK_API_KEY:
+        given = request.headers.get("X-API-Key", "")
+        if not hmac.compare_digest(given.encode(), settings.AUTOPACK_API_KEY.encode()):
+            return error_response(401, "Missing or wrong X-API-Key header", WWW_Authenticate="X-API-Key")
+    # The socket's address, never X-Forwarded-For: a client can write that header itself.
+    elif not is_loopback(request.META.get("REMOTE_ADDR", "")):
+        return error_response(403, "Writes without AUTOPACK_API_KEY are accepted from loopback clients only")
+    return None
+
+
+def read_json_body(request, *, limit: int, optional: bool):
+    """The parsed JSON body, or None when `optional` and the body is empty."""
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if declared.isdigit() and int(declared) > limit:
+        raise _TooLarge(limit)
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise _TooLarge(limit) from None
+    if len(raw) > limit:
+        raise _TooLarge(limit)
+    if optional and not raw.strip():
+        return None
+    if request.content_type != "application/json":
+        raise _WrongType()
+    return parse_json(raw)
+
+
+class _TooLarge(Exception):
+    def __init__(self, limit):
+        self.limit = limit
+
+
+class _WrongType(Exception):
+    pass
+
+
+def api_view(*, methods: tuple[str, ...], write: bool = True, body_optional: bool = False, max_body=None):
+    """Wrap a JSON view: method check, write protection, strict body, one transaction, error mapping.
+
+    The view reads the parsed body from `request.json`.
+    """
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method not in methods:
+                return error_response(
+                    405, f"Method {request.method} not allowed here", {}, Allow=", ".join(methods)
+                )
+            if not write:
+                return _call(view, request, *args, **kwargs)
+            refusal = refuse_write(request)
+            if refusal is not None:
+                return refusal
+            limit = max_body or settings.AUTOPACK_MAX_BODY_BYTES
+            try:
+                request.json = read_json_body(request, limit=limit, optional=body_optional)
+            except _TooLarge:
+                return error_response(413, f"Body is larger than {limit} bytes")
+            except _WrongType:
+                return error_response(415, "Content-Type must be application/json")
+            except InvalidInput as exc:
+                return error_response(400, exc.message, exc.details)
+            # One transaction per request: an error anywhere writes nothing.
+            with transaction.atomic():
+                return _call(view, request, *args, **kwargs)
+
+        wrapper.json_api = True
+        return csrf_exempt(wrapper)
+
+    return decorator
+
+
+def _call(view, request, *args, **kwargs):
+    try:
+        return view(request, *args, **kwargs)
+    except DomainError as exc:
+        # The error is answered, not raised, so the surrounding atomic block must be told to roll back.
+        if transaction.get_connection().in_atomic_block:
+            transaction.set_rollback(True)
+        return error_response(_status(exc), exc.message, exc.details)
+
+
+def _status(exc: DomainError) -> int:
+    for kind, status in STATUS_FOR_ERROR.items():
+        if isinstance(exc, kind):
+            return status
+    return 400

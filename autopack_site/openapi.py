@@ -1,0 +1,440 @@
+"""The API's OpenAPI 3.1 description, kept by hand beside the routes.
+
+`tests/test_openapi.py` fails when a JSON route is missing here.
+"""
+
+from django.conf import settings
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+STATES_RUN = [
+    "PLAN_BOOTSTRAP",
+    "RUN_CREATED",
+    "PHASE_QUEUEING",
+    "PHASE_EXECUTION",
+    "GATE",
+    "CI_RUNNING",
+    "SNAPSHOT_CREATED",
+    "DONE_SUCCESS",
+    "DONE_FAILED_BUDGET_EXHAUSTED",
+    "DONE_FAILED_POLICY_VIOLATION",
+    "DONE_FAILED_REQUIRES_HUMAN_REVIEW",
+    "DONE_FAILED_ENVIRONMENT",
+]
+STATES_PHASE = ["QUEUED", "EXECUTING", "GATE", "CI_RUNNING", "COMPLETE", "FAILED", "SKIPPED"]
+STATES_TIER = ["PENDING", "IN_PROGRESS", "COMPLETE", "FAILED", "SKIPPED"]
+ID = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:@+-]*$", "maxLength": 100}
+COUNT = {"type": "integer", "minimum": 0, "maximum": 2147483647}
+TOKENS = {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}
+TIME = {"type": ["string", "null"], "format": "date-time"}
+
+
+def _errors(*codes: int) -> dict:
+    text = {
+        400: "Malformed or invalid input",
+        401: "Missing or wrong X-API-Key",
+        403: "Not a loopback client (no API key set), or a cross-site Origin",
+        404: "Unknown run or phase",
+        405: "Wrong method",
+        409: "The run exists, or the move is illegal",
+        413: "Body over 1 MiB",
+        415: "Content-Type is not application/json",
+    }
+    return {
+        str(c): {"description": text[c], "content": {"application/json": {"schema": ERROR}}} for c in codes
+    }
+
+
+WRITE_ERRORS = (400, 401, 403, 404, 405, 409, 413, 415)
+
+
+def _json_body(schema: dict, required: bool = True) -> dict:
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
+
+
+def _ok(schema_ref: str, code: str = "200", description: str = "OK") -> dict:
+    return {
+        code: {"description": description, "content": {"application/json": {"schema": {"$ref": schema_ref}}}}
+    }
+
+
+RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}
+PHASE_ID = {"name": "phase_id", "in": "path", "required": True, "schema": {"type": "string"}}
+ISSUE = {
+    "type": "object",
+    "required": ["issue_key", "severity"],
+    "properties": {
+        "issue_key": {"type": "string", "minLength": 1, "maxLength": 200},
+        "severity": {"enum": ["minor", "major"]},
+        "source": {"type": "string", "maxLength": 100},
+        "category": {"type": "string", "maxLength": 100},
+        "evidence_refs": {"type": "array", "items": {"type": "string", "maxLength": 500}, "maxItems": 100},
+    },
+}
+
+
+def openapi_spec() -> dict:
+    security = [{"ApiKey": []}] if settings.AUTOPACK_API_KEY else []
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Autopack Dashboard API",
+            "version": "1.0.0",
+            "description": (
+                "Runs, tiers and phases of Autopack builds, as the Autopack executor reports them. "
+                "Write endpoints take `Content-Type: application/json` and need `X-API-Key` when the "
+                "server has AUTOPACK_API_KEY set; without it they accept loopback clients only. "
+                'Every error is `{"error": message, "details": {field path: message}}`.'
+            ),
+        },
+        "components": {
+            "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
+            "schemas": SCHEMAS,
+        },
+        "paths": {
+            "/runs/start": {
+                "post": {
+                    "summary": "Start a run with its tiers and phases",
+                    "operationId": "startRun",
+                    "security": security,
+                    "requestBody": _json_body({"$ref": "#/components/schemas/StartRun"}),
+                    "responses": {
+                        **_ok("#/components/schemas/Run", "201", "Created"),
+                        **_errors(*WRITE_ERRORS),
+                    },
+                }
+            },
+            "/runs/": {
+                "get": {
+                    "summary": "List runs, newest first",
+                    "operationId": "listRuns",
+                    "parameters": [
+                        {"name": "state", "in": "query", "schema": {"enum": STATES_RUN}},
+                        {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+                        {
+                            "name": "page_size",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 200},
+                        },
+                    ],
+                    "responses": {**_ok("#/components/schemas/RunList"), **_errors(400)},
+                }
+            },
+            "/runs/{run_id}": {
+                "get": {
+                    "summary": "A run with its tiers and phases",
+                    "operationId": "getRun",
+                    "parameters": [RUN_ID],
+                    "responses": {**_ok("#/components/schemas/Run"), **_errors(404)},
+                }
+            },
+            "/runs/{run_id}/update_status": {
+                "post": {
+                    "summary": "Set a run-level state the executor owns",
+                    "description": "GATE, CI_RUNNING, SNAPSHOT_CREATED, PHASE_QUEUEING, PHASE_EXECUTION or "
+                    "DONE_FAILED_*. DONE_SUCCESS and the start states are derived from the phases (409).",
+                    "operationId": "updateRunStatus",
+                    "security": security,
+                    "parameters": [RUN_ID],
+                    "requestBody": _json_body(
+                        {
+                            "type": "object",
+                            "required": ["state"],
+                            "properties": {
+                                "state": {"enum": STATES_RUN},
+                                "failure_reason": {"type": "string", "maxLength": 10000},
+                            },
+                        }
+                    ),
+                    "responses": {**_ok("#/components/schemas/RunSummary"), **_errors(*WRITE_ERRORS)},
+                }
+            },
+            "/runs/{run_id}/phases/{phase_id}/update_status": {
+                "post": {
+                    "summary": "Move a phase and report its figures",
+                    "description": "An unfinished phase may move to any state; a finished one may be "
+                    "reopened (QUEUED, EXECUTING) while its run is not finished. Nothing in a finished "
+                    "run moves (409).",
+                    "operationId": "updatePhaseStatus",
+                    "security": security,
+                    "parameters": [RUN_ID, PHASE_ID],
+                    "requestBody": _json_body(
+                        {
+                            "type": "object",
+                            "required": ["state"],
+                            "properties": {
+                                "state": {"enum": STATES_PHASE},
+                                "builder_attempts": COUNT,
+                                "auditor_attempts": COUNT,
+                                "tokens_used": TOKENS,
+                                "minor_issues_count": COUNT,
+                                "major_issues_count": COUNT,
+                            },
+                        }
+                    ),
+                    "responses": {**_ok("#/components/schemas/PhaseChange"), **_errors(*WRITE_ERRORS)},
+                }
+            },
+            "/runs/{run_id}/phases/{phase_id}/record_issue": {
+                "post": {
+                    "summary": "Record an issue of a phase (one key counts once per phase)",
+                    "description": "Takes a JSON body, or the original executor's query parameters "
+                    "(issue_key, severity, source, category, evidence_refs repeated) with no body.",
+                    "operationId": "recordIssue",
+                    "security": security,
+                    "parameters": [
+                        RUN_ID,
+                        PHASE_ID,
+                        *(
+                            {"name": name, "in": "query", "schema": {"type": "string"}}
+                            for name in ("issue_key", "severity", "source", "category")
+                        ),
+                    ],
+                    "requestBody": _json_body(ISSUE, required=False),
+                    "responses": {
+                        **_ok("#/components/schemas/IssueChange", "201", "Recorded for the first time"),
+                        **_ok("#/components/schemas/IssueChange", "200", "A repeat: occurrences raised"),
+                        **_errors(*WRITE_ERRORS),
+                    },
+                }
+            },
+            "/runs/{run_id}/phases/{phase_id}/builder_result": {
+                "post": {
+                    "summary": "A Builder's result: success and needs_review go to GATE, failed to FAILED",
+                    "operationId": "builderResult",
+                    "security": security,
+                    "parameters": [RUN_ID, PHASE_ID],
+                    "requestBody": _json_body(
+                        {
+                            "type": "object",
+                            "required": ["status"],
+                            "properties": {
+                                "status": {"enum": ["success", "failed", "needs_review"]},
+                                "builder_attempts": COUNT,
+                                "tokens_used": TOKENS,
+                                "suggested_issues": {"type": "array", "items": ISSUE},
+                                "patch_content": {"type": "string", "description": "accepted, not applied"},
+                            },
+                        }
+                    ),
+                    "responses": {**_ok("#/components/schemas/PhaseChange"), **_errors(*WRITE_ERRORS)},
+                }
+            },
+            "/runs/{run_id}/phases/{phase_id}/auditor_request": {
+                "post": {
+                    "summary": "Ask for an audit: the phase goes to GATE",
+                    "operationId": "auditorRequest",
+                    "security": security,
+                    "parameters": [RUN_ID, PHASE_ID],
+                    "requestBody": _json_body({"type": "object"}, required=False),
+                    "responses": {**_ok("#/components/schemas/PhaseChange"), **_errors(*WRITE_ERRORS)},
+                }
+            },
+            "/runs/{run_id}/phases/{phase_id}/auditor_result": {
+                "post": {
+                    "summary": "An Auditor's verdict",
+                    "description": "approve → COMPLETE, revise → EXECUTING, escalate → FAILED.",
+                    "operationId": "auditorResult",
+                    "security": security,
+                    "parameters": [RUN_ID, PHASE_ID],
+                    "requestBody": _json_body(
+                        {
+                            "type": "object",
+                            "required": ["recommendation"],
+                            "properties": {
+                                "recommendation": {"enum": ["approve", "revise", "escalate"]},
+                                "auditor_attempts": COUNT,
+                                "tokens_used": TOKENS,
+                                "issues_found": {"type": "array", "items": ISSUE},
+                            },
+                        }
+                    ),
+                    "responses": {**_ok("#/components/schemas/PhaseChange"), **_errors(*WRITE_ERRORS)},
+                }
+            },
+            "/dashboard/runs/{run_id}/status": {
+                "get": {
+                    "summary": "Live progress of a run",
+                    "operationId": "runStatus",
+                    "parameters": [RUN_ID],
+                    "responses": {**_ok("#/components/schemas/RunStatus"), **_errors(404)},
+                }
+            },
+        },
+    }
+
+
+_RUN_SUMMARY_PROPS = {
+    "id": {"type": "string", "description": "the run_id"},
+    "state": {"enum": STATES_RUN},
+    "safety_profile": {"enum": ["normal", "safety_critical"]},
+    "run_scope": {"enum": ["multi_tier", "single_tier"]},
+    "created_at": TIME,
+    "updated_at": TIME,
+    "started_at": TIME,
+    "completed_at": TIME,
+    "token_cap": TOKENS,
+    "max_phases": COUNT,
+    "max_duration_minutes": COUNT,
+    "tokens_used": TOKENS,
+    "minor_issues_count": COUNT,
+    "major_issues_count": COUNT,
+    "failure_reason": {"type": ["string", "null"]},
+}
+_PHASE_PROPS = {
+    "id": {"type": "integer"},
+    "phase_id": {"type": "string"},
+    "run_id": {"type": "string"},
+    "tier_id": {"type": "string"},
+    "phase_index": {"type": "integer"},
+    "name": {"type": "string"},
+    "description": {"type": "string"},
+    "task_category": {"type": ["string", "null"]},
+    "complexity": {"enum": ["low", "medium", "high", None]},
+    "builder_mode": {"type": ["string", "null"]},
+    "state": {"enum": STATES_PHASE},
+    "builder_attempts": COUNT,
+    "auditor_attempts": COUNT,
+    "tokens_used": TOKENS,
+    "minor_issues_count": COUNT,
+    "major_issues_count": COUNT,
+    "created_at": TIME,
+    "updated_at": TIME,
+    "started_at": TIME,
+    "completed_at": TIME,
+}
+SCHEMAS = {
+    "Error": {
+        "type": "object",
+        "required": ["error", "details"],
+        "properties": {
+            "error": {"type": "string"},
+            "details": {"type": "object", "additionalProperties": {"type": "string"}},
+        },
+    },
+    "StartRun": {
+        "type": "object",
+        "required": ["run"],
+        "properties": {
+            "run": {
+                "type": "object",
+                "required": ["run_id"],
+                "properties": {
+                    "run_id": {**ID, "maxLength": 200},
+                    "safety_profile": {"enum": ["normal", "safety_critical"], "default": "normal"},
+                    "run_scope": {"enum": ["multi_tier", "single_tier"], "default": "multi_tier"},
+                    "token_cap": {**TOKENS, "minimum": 1, "default": 5000000},
+                    "max_phases": {**COUNT, "minimum": 1, "default": 25},
+                    "max_duration_minutes": {**COUNT, "minimum": 1, "default": 120},
+                },
+            },
+            "tiers": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["tier_id", "tier_index", "name"],
+                    "properties": {
+                        "tier_id": ID,
+                        "tier_index": COUNT,
+                        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "description": {"type": "string", "maxLength": 10000},
+                    },
+                },
+            },
+            "phases": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["phase_id", "phase_index", "tier_id", "name"],
+                    "properties": {
+                        "phase_id": ID,
+                        "phase_index": COUNT,
+                        "tier_id": ID,
+                        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "description": {"type": "string", "maxLength": 10000},
+                        "task_category": {"type": "string", "maxLength": 100},
+                        "complexity": {"enum": ["low", "medium", "high"]},
+                        "builder_mode": {"type": "string", "maxLength": 100},
+                    },
+                },
+            },
+        },
+    },
+    "RunSummary": {"type": "object", "properties": _RUN_SUMMARY_PROPS},
+    "Phase": {"type": "object", "properties": _PHASE_PROPS},
+    "Tier": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "tier_id": {"type": "string"},
+            "run_id": {"type": "string"},
+            "tier_index": {"type": "integer"},
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "state": {"enum": STATES_TIER},
+            "tokens_used": TOKENS,
+            "minor_issues_count": COUNT,
+            "major_issues_count": COUNT,
+            "phases": {"type": "array", "items": {"$ref": "#/components/schemas/Phase"}},
+        },
+    },
+    "Run": {
+        "type": "object",
+        "properties": {
+            **_RUN_SUMMARY_PROPS,
+            "tiers": {"type": "array", "items": {"$ref": "#/components/schemas/Tier"}},
+            "phases": {"type": "array", "items": {"$ref": "#/components/schemas/Phase"}},
+        },
+    },
+    "RunList": {
+        "type": "object",
+        "properties": {
+            "count": {"type": "integer"},
+            "page": {"type": "integer"},
+            "page_size": {"type": "integer"},
+            "num_pages": {"type": "integer"},
+            "runs": {"type": "array", "items": {"$ref": "#/components/schemas/RunSummary"}},
+        },
+    },
+    "PhaseChange": {
+        "type": "object",
+        "properties": {
+            "phase": {"$ref": "#/components/schemas/Phase"},
+            "run": {"$ref": "#/components/schemas/RunSummary"},
+        },
+    },
+    "IssueChange": {
+        "type": "object",
+        "properties": {
+            "issue": {
+                "type": "object",
+                "properties": {**ISSUE["properties"], "occurrences": {"type": "integer"}},
+            },
+            "phase": {"$ref": "#/components/schemas/Phase"},
+            "run": {"$ref": "#/components/schemas/RunSummary"},
+        },
+    },
+    "RunStatus": {
+        "type": "object",
+        "properties": {
+            "run_id": {"type": "string"},
+            "state": {"enum": STATES_RUN},
+            "current_tier_name": {"type": ["string", "null"]},
+            "current_phase_name": {"type": ["string", "null"]},
+            "current_tier_index": {"type": ["integer", "null"]},
+            "current_phase_index": {"type": ["integer", "null"]},
+            "total_tiers": {"type": "integer"},
+            "total_phases": {"type": "integer"},
+            "completed_tiers": {"type": "integer"},
+            "completed_phases": {"type": "integer", "description": "COMPLETE and SKIPPED phases"},
+            "percent_complete": {"type": "number", "minimum": 0, "maximum": 100},
+            "tiers_percent_complete": {"type": "number", "minimum": 0, "maximum": 100},
+            "tokens_used": TOKENS,
+            "token_cap": TOKENS,
+            "token_utilization": {"type": "number", "minimum": 0, "maximum": 100},
+            "minor_issues_count": COUNT,
+            "major_issues_count": COUNT,
+            "elapsed_seconds": {"type": "integer"},
+            "eta_seconds": {"type": ["integer", "null"]},
+        },
+    },
+}

@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.urls import path
+from django.views.generic import RedirectView
+
+from autopack_site import views
+from runs.urls import api_urlpatterns, dashboard_urlpatterns
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="dashboard", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("api/openapi.json", views.openapi_document, name="openapi"),
+    path("docs", views.api_docs, name="api-docs"),
+    path("healthz", views.healthz, name="healthz"),
+    *api_urlpatterns,
+    *dashboard_urlpatterns,
+]
+
+handler400 = "autopack_site.views.bad_request"
+handler403 = "autopack_site.views.forbidden"
+handler404 = "autopack_site.views.not_found"
+handler500 = "autopack_site.views.server_error"

@@ -1,0 +1,66 @@
+"""Site-wide views: the API's description, health, and error pages that answer JSON to API clients."""
+
+import sys
+
+from django.db import OperationalError, connection
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from autopack_site.api import error_response
+from autopack_site.openapi import openapi_spec
+
+
+@require_GET
+def openapi_document(request):
+    return JsonResponse(openapi_spec())
+
+
+@require_GET
+def api_docs(request):
+    spec = openapi_spec()
+    operations = [
+        {"path": p, "method": m.upper(), **op}
+        for p, methods in spec["paths"].items()
+        for m, op in methods.items()
+    ]
+    return render(request, "api_docs.html", {"spec": spec, "operations": operations})
+
+
+@require_GET
+def healthz(request):
+    try:
+        connection.ensure_connection()
+    except OperationalError:
+        return error_response(503, "Database unavailable")
+    return JsonResponse({"status": "ok"})
+
+
+def _wants_html(request) -> bool:
+    return "text/html" in request.headers.get("Accept", "")
+
+
+def bad_request(request, exception=None):
+    if _wants_html(request):
+        return HttpResponse("<h1>Bad request</h1>", status=400)
+    return error_response(400, "Bad request")
+
+
+def forbidden(request, exception=None):
+    if _wants_html(request):
+        return HttpResponse("<h1>Forbidden</h1>", status=403)
+    return error_response(403, "Forbidden")
+
+
+def not_found(request, exception=None):
+    if _wants_html(request):
+        return render(request, "404.html", status=404)
+    return error_response(404, f"No route for {request.path[:200]}")
+
+
+def server_error(request):
+    # The database going away is an outage to report, not a bug in the request.
+    exc = sys.exc_info()[1]
+    if isinstance(exc, OperationalError):
+        return error_response(503, "Database unavailable; try again shortly")
+    return error_response(500, "Internal error")

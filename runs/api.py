@@ -1,0 +1,138 @@
+"""The run API: the original Autopack executor's calls, over JSON."""
+
+from django.core.paginator import Paginator
+from django.http import JsonResponse
+
+from autopack_site.api import api_view
+from autopack_site.errors import InvalidInput, NotFound
+from runs import payloads, services
+from runs.models import Phase, Run
+from runs.progress import run_progress
+from runs.serializers import issue_json, phase_json, run_json, run_summary_json
+from runs.states import RunState
+
+PAGE_SIZE_MAX = 200
+
+
+def _run_or_404(run_id: str) -> Run:
+    run = Run.objects.filter(run_id=run_id).first()
+    if run is None:
+        raise NotFound(f"Run '{run_id}' not found")
+    return run
+
+
+def _phase_response(phase: Phase, status: int = 200) -> JsonResponse:
+    return JsonResponse(
+        {
+            "phase": phase_json(phase, run_id=phase.run.run_id, tier_id=phase.tier.tier_id),
+            "run": run_summary_json(phase.run),
+        },
+        status=status,
+    )
+
+
+@api_view(methods=("POST",))
+def start_run(request):
+    run, tiers, phases = payloads.parse_start(request.json)
+    created = services.start_run(run=run, tiers=tiers, phases=phases)
+    return JsonResponse(run_json(created), status=201)
+
+
+@api_view(methods=("GET",), write=False)
+def list_runs(request):
+    runs = Run.objects.order_by("-created_at", "-id")
+    state = request.GET.get("state")
+    if state:
+        if state not in RunState.values:
+            raise InvalidInput("Invalid filter", {"state": f"unknown run state '{state[:50]}'"})
+        runs = runs.filter(state=state)
+    page_size = _int_param(request, "page_size", default=50, maximum=PAGE_SIZE_MAX)
+    page_number = _int_param(request, "page", default=1, maximum=10**9)
+    paginator = Paginator(runs, page_size)
+    page = paginator.get_page(page_number)
+    return JsonResponse(
+        {
+            "count": paginator.count,
+            "page": page.number,
+            "page_size": page_size,
+            "num_pages": paginator.num_pages,
+            "runs": [run_summary_json(r) for r in page.object_list],
+        }
+    )
+
+
+def _int_param(request, name: str, *, default: int, maximum: int) -> int:
+    raw = request.GET.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise InvalidInput("Invalid query", {name: f"must be an integer from 1 to {maximum}"})
+    return int(raw)
+
+
+@api_view(methods=("GET",), write=False)
+def run_detail(request, run_id):
+    return JsonResponse(run_json(_run_or_404(run_id)))
+
+
+@api_view(methods=("GET",), write=False)
+def run_status(request, run_id):
+    return JsonResponse(run_progress(_run_or_404(run_id)).as_status())
+
+
+@api_view(methods=("POST",))
+def update_run_status(request, run_id):
+    state, reason = payloads.parse_run_status(request.json)
+    run = services.update_run_status(run_id=run_id, state=state, failure_reason=reason)
+    return JsonResponse(run_summary_json(run))
+
+
+@api_view(methods=("POST",))
+def update_phase_status(request, run_id, phase_id):
+    state, report = payloads.parse_phase_status(request.json)
+    phase = services.update_phase_status(run_id=run_id, phase_id=phase_id, state=state, report=report)
+    return _phase_response(phase)
+
+
+@api_view(methods=("POST",), body_optional=True)
+def record_issue(request, run_id, phase_id):
+    # The original executor sends these as query parameters with no body.
+    body = request.json
+    if body is None:
+        body = {key: request.GET.get(key) for key in ("issue_key", "severity", "source", "category")}
+        body["evidence_refs"] = request.GET.getlist("evidence_refs") or None
+    issue = services.record_issue(run_id=run_id, phase_id=phase_id, issue=payloads.parse_record_issue(body))
+    phase = issue.phase
+    return JsonResponse(
+        {
+            "issue": issue_json(issue),
+            "phase": phase_json(phase, run_id=phase.run.run_id, tier_id=phase.tier.tier_id),
+            "run": run_summary_json(phase.run),
+        },
+        status=201 if issue.occurrences == 1 else 200,
+    )
+
+
+@api_view(methods=("POST",))
+def builder_result(request, run_id, phase_id):
+    status, report, issues = payloads.parse_builder_result(request.json)
+    phase = services.record_builder_result(
+        run_id=run_id, phase_id=phase_id, status=status, report=report, issues=issues
+    )
+    return _phase_response(phase)
+
+
+@api_view(methods=("POST",), body_optional=True)
+def auditor_request(request, run_id, phase_id):
+    payloads.require_object_or_empty(request.json)
+    phase = services.request_audit(run_id=run_id, phase_id=phase_id)
+    return _phase_response(phase)
+
+
+@api_view(methods=("POST",))
+def auditor_result(request, run_id, phase_id):
+    recommendation, report, issues = payloads.parse_auditor_result(request.json)
+    phase = services.record_auditor_result(
+        run_id=run_id, phase_id=phase_id, recommendation=recommendation, report=report, issues=issues
+    )
+    return _phase_response(phase)

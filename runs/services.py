@@ -1,0 +1,352 @@
+"""Every change to runs, tiers and phases, each in one transaction.
+
+Callers (the JSON API, the demo, the admin) go through these functions, which lock the run row,
+apply the move, and keep derived figures and states right: a tier's state follows its phases,
+tokens and issue counts of tiers and runs are sums of their phases', and a run finalises itself
+when its last phase finishes.
+"""
+
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q, Sum
+
+from autopack_site import clock
+from autopack_site.errors import Conflict, InvalidInput, NotFound
+from runs.models import Phase, PhaseIssue, Run, Tier
+from runs.payloads import IssueSpec, PhaseReport, PhaseSpec, RunSpec, TierSpec
+from runs.states import (
+    DONE_PHASE_STATES,
+    EXECUTOR_RUN_STATES,
+    FINISHED_PHASE_STATES,
+    FINISHED_TIER_STATES,
+    REOPEN_PHASE_STATES,
+    RUNNING_PHASE_STATES,
+    PhaseState,
+    RunState,
+    TierState,
+)
+
+NOT_STARTED_RUN_STATES = frozenset({RunState.PLAN_BOOTSTRAP, RunState.RUN_CREATED, RunState.PHASE_QUEUEING})
+BUILDER_STATUS_MOVES = {
+    "success": PhaseState.GATE,
+    "needs_review": PhaseState.GATE,
+    "failed": PhaseState.FAILED,
+}
+AUDITOR_MOVES = {
+    "approve": PhaseState.COMPLETE,
+    "revise": PhaseState.EXECUTING,
+    "escalate": PhaseState.FAILED,
+}
+
+
+@transaction.atomic
+def start_run(*, run: RunSpec, tiers: list[TierSpec], phases: list[PhaseSpec]) -> Run:
+    """Create a run with its tiers and phases, or raise Conflict when the run_id is taken."""
+    if Run.objects.filter(run_id=run.run_id).exists():
+        raise Conflict(f"Run '{run.run_id}' already exists", {"run.run_id": "already exists"})
+    now = clock.now()
+    try:
+        # A savepoint: a concurrent start of the same run_id fails here, not the whole request.
+        with transaction.atomic():
+            created = Run.objects.create(
+                run_id=run.run_id,
+                safety_profile=run.safety_profile,
+                run_scope=run.run_scope,
+                token_cap=run.token_cap,
+                max_phases=run.max_phases,
+                max_duration_minutes=run.max_duration_minutes,
+                created_at=now,
+                updated_at=now,
+            )
+    except IntegrityError:
+        raise Conflict(f"Run '{run.run_id}' already exists", {"run.run_id": "already exists"}) from None
+    tier_rows = Tier.objects.bulk_create(
+        Tier(
+            run=created,
+            tier_id=t.tier_id,
+            tier_index=t.tier_index,
+            name=t.name,
+            description=t.description,
+            state=TierState.PENDING,
+            created_at=now,
+            updated_at=now,
+        )
+        for t in tiers
+    )
+    by_tier_id = {t.tier_id: t for t in tier_rows}
+    Phase.objects.bulk_create(
+        Phase(
+            run=created,
+            tier=by_tier_id[p.tier_id],
+            phase_id=p.phase_id,
+            phase_index=p.phase_index,
+            name=p.name,
+            description=p.description,
+            task_category=p.task_category,
+            complexity=p.complexity,
+            builder_mode=p.builder_mode,
+            created_at=now,
+            updated_at=now,
+        )
+        for p in phases
+    )
+    for tier in tier_rows:
+        _refresh_tier(tier, now)
+    return created
+
+
+@transaction.atomic
+def update_phase_status(
+    *, run_id: str, phase_id: str, state: str, report: PhaseReport | None = None
+) -> Phase:
+    """Move a phase (or re-report it in its state) and record the figures the executor reported."""
+    run, phase = _lock_phase(run_id, phase_id)
+    now = clock.now()
+    _move_phase(run, phase, state, now)
+    if report is not None:
+        _apply_report(phase, report)
+    return _save_phase_change(run, phase, now)
+
+
+@transaction.atomic
+def record_issue(*, run_id: str, phase_id: str, issue: IssueSpec) -> PhaseIssue:
+    """Record an issue of a phase; a key already recorded for the phase raises its occurrences only."""
+    run, phase = _lock_phase(run_id, phase_id)
+    _refuse_if_finished(run)
+    now = clock.now()
+    recorded = _upsert_issue(phase, issue, now)
+    _save_phase_change(run, phase, now)
+    return recorded
+
+
+@transaction.atomic
+def record_builder_result(
+    *, run_id: str, phase_id: str, status: str, report: PhaseReport, issues: list[IssueSpec]
+) -> Phase:
+    """Apply a Builder's result: attempts, tokens, suggested issues, and the phase's next state."""
+    run, phase = _lock_phase(run_id, phase_id)
+    now = clock.now()
+    _move_phase(run, phase, BUILDER_STATUS_MOVES[status], now)
+    _apply_report(phase, report)
+    for issue in issues:
+        _upsert_issue(phase, issue, now)
+    return _save_phase_change(run, phase, now)
+
+
+@transaction.atomic
+def request_audit(*, run_id: str, phase_id: str) -> Phase:
+    """Put a phase in GATE, awaiting its Auditor."""
+    run, phase = _lock_phase(run_id, phase_id)
+    now = clock.now()
+    _move_phase(run, phase, PhaseState.GATE, now)
+    return _save_phase_change(run, phase, now)
+
+
+@transaction.atomic
+def record_auditor_result(
+    *, run_id: str, phase_id: str, recommendation: str, report: PhaseReport, issues: list[IssueSpec]
+) -> Phase:
+    """Apply an Auditor's verdict: approve completes, revise sends back to EXECUTING, escalate fails."""
+    run, phase = _lock_phase(run_id, phase_id)
+    now = clock.now()
+    _move_phase(run, phase, AUDITOR_MOVES[recommendation], now)
+    _apply_report(phase, report)
+    for issue in issues:
+        _upsert_issue(phase, issue, now)
+    return _save_phase_change(run, phase, now)
+
+
+@transaction.atomic
+def update_run_status(*, run_id: str, state: str, failure_reason: str | None = None) -> Run:
+    """Set a run-level state an executor owns (GATE, CI_RUNNING, SNAPSHOT_CREATED, DONE_FAILED_*)."""
+    run = _lock_run(run_id)
+    _refuse_if_finished(run)
+    if state not in EXECUTOR_RUN_STATES:
+        raise Conflict(
+            f"{state} is not set by the executor: the server derives it from the run's phases",
+            {"state": "derived by the server"},
+        )
+    now = clock.now()
+    run.state = state
+    if failure_reason is not None:
+        run.failure_reason = failure_reason
+    if run.is_terminal:
+        run.completed_at = now
+    elif run.started_at is None and state not in NOT_STARTED_RUN_STATES:
+        run.started_at = now
+    run.version += 1
+    run.updated_at = now
+    run.save()
+    return run
+
+
+# --- the pieces every write shares -------------------------------------------------------------
+
+
+def _lock_run(run_id: str) -> Run:
+    # Lock the run row: two executors may report phases of one run at once.
+    run = Run.objects.select_for_update().filter(run_id=run_id).first()
+    if run is None:
+        raise NotFound(f"Run '{run_id}' not found")
+    return run
+
+
+def _lock_phase(run_id: str, phase_id: str) -> tuple[Run, Phase]:
+    run = _lock_run(run_id)
+    phase = Phase.objects.select_related("tier").filter(run=run, phase_id=phase_id).first()
+    if phase is None:
+        raise NotFound(f"Phase '{phase_id}' not found in run '{run_id}'")
+    phase.run = run
+    return run, phase
+
+
+def _refuse_if_finished(run: Run) -> None:
+    if run.is_terminal:
+        raise Conflict(f"Run '{run.run_id}' is finished ({run.state}); nothing in it can change")
+
+
+def _move_phase(run: Run, phase: Phase, state: str, now) -> None:
+    """Check and apply a phase's state move, with its start and completion times."""
+    if state not in PhaseState.values:
+        raise InvalidInput("Invalid phase status", {"state": f"unknown phase state '{state}'"})
+    _refuse_if_finished(run)
+    if phase.state in FINISHED_PHASE_STATES and state != phase.state and state not in REOPEN_PHASE_STATES:
+        raise Conflict(
+            f"Phase '{phase.phase_id}' is {phase.state}; a finished phase may only be reopened "
+            f"to QUEUED or EXECUTING, not moved to {state}",
+            {"state": "illegal move"},
+        )
+    phase.state = state
+    # A skipped phase never ran, so it has no start; every other move past QUEUED is one.
+    if state in RUNNING_PHASE_STATES or (state in FINISHED_PHASE_STATES and state != PhaseState.SKIPPED):
+        phase.started_at = phase.started_at or now
+    if state in FINISHED_PHASE_STATES:
+        phase.completed_at = phase.completed_at or now
+    else:
+        phase.completed_at = None
+    if phase.started_at and run.state in NOT_STARTED_RUN_STATES:
+        run.state = RunState.PHASE_EXECUTION
+        run.started_at = run.started_at or phase.started_at
+
+
+def _apply_report(phase: Phase, report: PhaseReport) -> None:
+    if report.builder_attempts is not None:
+        phase.builder_attempts = report.builder_attempts
+    if report.auditor_attempts is not None:
+        phase.auditor_attempts = report.auditor_attempts
+    if report.tokens_used is not None:
+        phase.reported_tokens = report.tokens_used
+    if report.minor_issues_count is not None:
+        phase.reported_minor_issues = report.minor_issues_count
+    if report.major_issues_count is not None:
+        phase.reported_major_issues = report.major_issues_count
+
+
+def _upsert_issue(phase: Phase, issue: IssueSpec, now) -> PhaseIssue:
+    existing = PhaseIssue.objects.filter(phase=phase, issue_key=issue.issue_key).first()
+    if existing is None:
+        return PhaseIssue.objects.create(
+            phase=phase,
+            issue_key=issue.issue_key,
+            severity=issue.severity,
+            source=issue.source,
+            category=issue.category,
+            evidence_refs=issue.evidence_refs,
+            first_seen_at=now,
+            last_seen_at=now,
+        )
+    existing.occurrences += 1
+    existing.last_seen_at = now
+    # A repeat may escalate an issue; it never quietly downgrades one.
+    if issue.severity == "major":
+        existing.severity = "major"
+    existing.evidence_refs = list(dict.fromkeys([*existing.evidence_refs, *issue.evidence_refs]))[:100]
+    existing.save()
+    return existing
+
+
+def _save_phase_change(run: Run, phase: Phase, now) -> Phase:
+    """Store a changed phase and bring its tier and run up to date, under a new version."""
+    _refresh_phase_figures(phase)
+    run.version += 1
+    phase.version = run.version
+    phase.updated_at = now
+    phase.save()
+    _refresh_tier(phase.tier, now, version=run.version)
+    _refresh_run(run, now)
+    return phase
+
+
+def _refresh_phase_figures(phase: Phase) -> None:
+    phase.tokens_used = phase.usage_tokens if phase.usage_tokens is not None else phase.reported_tokens
+    counts = PhaseIssue.objects.filter(phase=phase).aggregate(
+        minor=Count("id", filter=Q(severity="minor")), major=Count("id", filter=Q(severity="major"))
+    )
+    if counts["minor"] or counts["major"]:
+        phase.minor_issues_count, phase.major_issues_count = counts["minor"], counts["major"]
+    else:
+        phase.minor_issues_count = phase.reported_minor_issues
+        phase.major_issues_count = phase.reported_major_issues
+
+
+def derive_tier_state(phase_states: list[str]) -> str:
+    """A tier's state from its phases' states. An empty tier has nothing to run: SKIPPED."""
+    if all(s in DONE_PHASE_STATES for s in phase_states):
+        return TierState.SKIPPED if not phase_states else TierState.COMPLETE
+    if PhaseState.FAILED in phase_states and not any(s in RUNNING_PHASE_STATES for s in phase_states):
+        return TierState.FAILED
+    if any(s != PhaseState.QUEUED for s in phase_states):
+        return TierState.IN_PROGRESS
+    return TierState.PENDING
+
+
+def _refresh_tier(tier: Tier, now, version: int | None = None) -> None:
+    rows = list(
+        Phase.objects.filter(tier=tier).values_list(
+            "state", "tokens_used", "minor_issues_count", "major_issues_count", "started_at"
+        )
+    )
+    tier.state = derive_tier_state([r[0] for r in rows])
+    tier.tokens_used = sum(r[1] for r in rows)
+    tier.minor_issues_count = sum(r[2] for r in rows)
+    tier.major_issues_count = sum(r[3] for r in rows)
+    starts = [r[4] for r in rows if r[4] is not None]
+    tier.started_at = min(starts) if starts else None
+    if tier.state in FINISHED_TIER_STATES and rows:
+        tier.completed_at = tier.completed_at or now
+    else:
+        tier.completed_at = None
+    if version is not None:
+        tier.version = version
+    tier.updated_at = now
+    tier.save()
+
+
+def _refresh_run(run: Run, now) -> None:
+    totals = Phase.objects.filter(run=run).aggregate(
+        tokens=Sum("tokens_used"),
+        minor=Sum("minor_issues_count"),
+        major=Sum("major_issues_count"),
+        total=Count("id"),
+        unfinished=Count("id", filter=~Q(state__in=FINISHED_PHASE_STATES)),
+        failed=Count("id", filter=Q(state=PhaseState.FAILED)),
+    )
+    run.tokens_used = totals["tokens"] or 0
+    run.minor_issues_count = totals["minor"] or 0
+    run.major_issues_count = totals["major"] or 0
+    if totals["total"] and not totals["unfinished"] and not run.is_terminal:
+        _finalise_run(run, failed=totals["failed"], now=now)
+    run.updated_at = now
+    run.save()
+
+
+def _finalise_run(run: Run, *, failed: int, now) -> None:
+    run.completed_at = now
+    if not failed:
+        run.state = RunState.DONE_SUCCESS
+        return
+    run.state = RunState.DONE_FAILED_REQUIRES_HUMAN_REVIEW
+    if not run.failure_reason:
+        failed_ids = list(
+            Phase.objects.filter(run=run, state=PhaseState.FAILED).values_list("phase_id", flat=True)[:5]
+        )
+        run.failure_reason = f"{failed} phase(s) failed: {', '.join(failed_ids)}"

@@ -1,0 +1,64 @@
+"""Autopack's run, tier and phase states, spelled exactly as the executor sends them."""
+
+from django.db import models
+
+
+class RunState(models.TextChoices):
+    PLAN_BOOTSTRAP = "PLAN_BOOTSTRAP"
+    RUN_CREATED = "RUN_CREATED"
+    PHASE_QUEUEING = "PHASE_QUEUEING"
+    PHASE_EXECUTION = "PHASE_EXECUTION"
+    GATE = "GATE"
+    CI_RUNNING = "CI_RUNNING"
+    SNAPSHOT_CREATED = "SNAPSHOT_CREATED"
+    DONE_SUCCESS = "DONE_SUCCESS"
+    DONE_FAILED_BUDGET_EXHAUSTED = "DONE_FAILED_BUDGET_EXHAUSTED"
+    DONE_FAILED_POLICY_VIOLATION = "DONE_FAILED_POLICY_VIOLATION"
+    DONE_FAILED_REQUIRES_HUMAN_REVIEW = "DONE_FAILED_REQUIRES_HUMAN_REVIEW"
+    DONE_FAILED_ENVIRONMENT = "DONE_FAILED_ENVIRONMENT"
+
+
+class PhaseState(models.TextChoices):
+    QUEUED = "QUEUED"
+    EXECUTING = "EXECUTING"
+    GATE = "GATE"
+    CI_RUNNING = "CI_RUNNING"
+    COMPLETE = "COMPLETE"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+
+
+class TierState(models.TextChoices):
+    PENDING = "PENDING"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETE = "COMPLETE"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+
+
+TERMINAL_RUN_STATES = frozenset(s for s in RunState.values if s.startswith("DONE_"))
+# What an executor may set on a run itself; the rest are derived from its phases.
+EXECUTOR_RUN_STATES = frozenset(
+    {
+        RunState.PHASE_QUEUEING,
+        RunState.PHASE_EXECUTION,
+        RunState.GATE,
+        RunState.CI_RUNNING,
+        RunState.SNAPSHOT_CREATED,
+        RunState.DONE_FAILED_BUDGET_EXHAUSTED,
+        RunState.DONE_FAILED_POLICY_VIOLATION,
+        RunState.DONE_FAILED_REQUIRES_HUMAN_REVIEW,
+        RunState.DONE_FAILED_ENVIRONMENT,
+    }
+)
+FINISHED_PHASE_STATES = frozenset({PhaseState.COMPLETE, PhaseState.FAILED, PhaseState.SKIPPED})
+DONE_PHASE_STATES = frozenset({PhaseState.COMPLETE, PhaseState.SKIPPED})
+RUNNING_PHASE_STATES = frozenset({PhaseState.EXECUTING, PhaseState.GATE, PhaseState.CI_RUNNING})
+REOPEN_PHASE_STATES = frozenset({PhaseState.QUEUED, PhaseState.EXECUTING})
+FINISHED_TIER_STATES = frozenset({TierState.COMPLETE, TierState.FAILED, TierState.SKIPPED})
+DONE_TIER_STATES = frozenset({TierState.COMPLETE, TierState.SKIPPED})
+
+COMPLEXITIES = ("low", "medium", "high")
+SAFETY_PROFILES = ("normal", "safety_critical")
+RUN_SCOPES = ("multi_tier", "single_tier")
+ISSUE_SEVERITIES = ("minor", "major")

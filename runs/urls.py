@@ -1,0 +1,38 @@
+from django.urls import path
+
+from runs import api, views
+
+api_urlpatterns = [
+    path("runs/", api.list_runs, name="api-run-list"),
+    path("runs/start", api.start_run, name="api-run-start"),
+    path("runs/<str:run_id>", api.run_detail, name="api-run-detail"),
+    path("runs/<str:run_id>/update_status", api.update_run_status, name="api-run-update-status"),
+    path(
+        "runs/<str:run_id>/phases/<str:phase_id>/update_status",
+        api.update_phase_status,
+        name="api-phase-update-status",
+    ),
+    path("runs/<str:run_id>/phases/<str:phase_id>/record_issue", api.record_issue, name="api-record-issue"),
+    path(
+        "runs/<str:run_id>/phases/<str:phase_id>/builder_result",
+        api.builder_result,
+        name="api-builder-result",
+    ),
+    path(
+        "runs/<str:run_id>/phases/<str:phase_id>/auditor_request",
+        api.auditor_request,
+        name="api-auditor-request",
+    ),
+    path(
+        "runs/<str:run_id>/phases/<str:phase_id>/auditor_result",
+        api.auditor_result,
+        name="api-auditor-result",
+    ),
+    path("dashboard/runs/<str:run_id>/status", api.run_status, name="api-run-status"),
+]
+
+dashboard_urlpatterns = [
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("dashboard/runs/<str:run_id>/", views.run_page, name="run-page"),
+    path("dashboard/runs/<str:run_id>/progress", views.run_progress_fragment, name="run-progress"),
+]

@@ -1,0 +1,75 @@
+// Small behaviours that need no build: elapsed time ticking between polls, the phase filter,
+// and the run picker submitting itself. Everything here also works without it.
+(function () {
+  "use strict";
+
+  function formatDuration(seconds) {
+    var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+    var pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    if (h) return h + "h " + pad(m) + "m";
+    if (m) return m + "m " + pad(s) + "s";
+    return s + "s";
+  }
+
+  function tickElapsed() {
+    document.querySelectorAll("[data-elapsed-from]").forEach(function (el) {
+      var from = Date.parse(el.getAttribute("data-elapsed-from"));
+      if (!isNaN(from)) el.textContent = formatDuration(Math.max(0, Math.floor((Date.now() - from) / 1000)));
+    });
+  }
+
+  function phaseFilter() {
+    var form = document.querySelector("[data-phase-filter]");
+    if (!form) return null;
+    var text = form.querySelector("input[name=q]");
+    var state = form.querySelector("select[name=state]");
+    var count = document.querySelector("[data-filter-count]");
+    var params = new URLSearchParams(window.location.search);
+    text.value = params.get("q") || "";
+    state.value = params.get("state") || "";
+
+    function apply() {
+      var q = text.value.trim().toLowerCase(), s = state.value, shown = 0, total = 0;
+      document.querySelectorAll("tbody.phase-row").forEach(function (row) {
+        total += 1;
+        var match = (!s || row.getAttribute("data-state") === s) &&
+          (!q || (row.getAttribute("data-text") || "").indexOf(q) !== -1);
+        row.hidden = !match;
+        if (match) shown += 1;
+      });
+      if (count) count.textContent = (q || s) ? shown + " of " + total + " phases shown" : "";
+    }
+
+    function remember() {
+      var url = new URL(window.location.href);
+      ["q", "state"].forEach(function (key) { url.searchParams.delete(key); });
+      if (text.value.trim()) url.searchParams.set("q", text.value.trim());
+      if (state.value) url.searchParams.set("state", state.value);
+      history.replaceState(null, "", url);
+      apply();
+    }
+
+    form.addEventListener("submit", function (event) { event.preventDefault(); remember(); });
+    text.addEventListener("input", remember);
+    state.addEventListener("change", remember);
+    var jump = form.querySelector("[data-jump-current]");
+    if (jump) {
+      jump.addEventListener("click", function () {
+        text.value = ""; state.value = ""; remember();
+      });
+    }
+    apply();
+    return apply;
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var refilter = phaseFilter();
+    // Rows swapped in by a poll must obey the filter the person set.
+    if (refilter) document.body.addEventListener("htmx:afterSettle", refilter);
+    document.querySelectorAll("form[data-autosubmit] select").forEach(function (select) {
+      select.addEventListener("change", function () { select.form.submit(); });
+    });
+    tickElapsed();
+    window.setInterval(tickElapsed, 1000);
+  });
+})();
