@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from autopack_site import clock
 from runs.models import Phase, Run, Tier
-from runs.states import DONE_PHASE_STATES, DONE_TIER_STATES, FINISHED_PHASE_STATES, FINISHED_TIER_STATES
+from runs.states import DONE_PHASE_STATES, DONE_TIER_STATES, FINISHED_PHASE_STATES
 
 
 @dataclass
@@ -88,10 +88,11 @@ def run_progress(run: Run, *, phases: list[Phase] | None = None) -> Progress:
     progress.tiers_percent_complete = percent(progress.completed_tiers, progress.total_tiers)
     progress.token_utilization = min(100.0, percent(run.tokens_used, run.token_cap))
 
-    # The current tier is the first with phases left to finish; its first unfinished phase is current.
+    # The current tier is the first with phases left to finish (a FAILED tier may still have queued
+    # ones the executor goes on with); its first unfinished phase is current.
     for tier in tiers:
         unfinished = [p for p in by_tier[tier.pk] if p.state not in FINISHED_PHASE_STATES]
-        if tier.state not in FINISHED_TIER_STATES and unfinished:
+        if unfinished:
             progress.current_tier, progress.current_phase = tier, unfinished[0]
             break
 
