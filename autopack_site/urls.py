@@ -3,7 +3,8 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from autopack_site import views
-from runs.urls import api_urlpatterns, dashboard_urlpatterns
+from runs import urls as runs_urls
+from usage import urls as usage_urls
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="dashboard", permanent=False)),
@@ -11,8 +12,10 @@ urlpatterns = [
     path("api/openapi.json", views.openapi_document, name="openapi"),
     path("docs", views.api_docs, name="api-docs"),
     path("healthz", views.healthz, name="healthz"),
-    *api_urlpatterns,
-    *dashboard_urlpatterns,
+    *runs_urls.api_urlpatterns,
+    *usage_urls.api_urlpatterns,
+    *runs_urls.dashboard_urlpatterns,
+    *usage_urls.dashboard_urlpatterns,
 ]
 
 handler400 = "autopack_site.views.bad_request"

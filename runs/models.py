@@ -28,7 +28,10 @@ class Run(models.Model):
     token_cap = models.BigIntegerField(default=5_000_000)
     max_phases = models.PositiveIntegerField(default=25)
     max_duration_minutes = models.PositiveIntegerField(default=120)
+    # The sum of its phases' tokens plus `usage_tokens_without_phase`.
     tokens_used = models.BigIntegerField(default=0)
+    # Tokens of usage events that name the run but no phase of it.
+    usage_tokens_without_phase = models.BigIntegerField(default=0)
     minor_issues_count = models.PositiveIntegerField(default=0)
     major_issues_count = models.PositiveIntegerField(default=0)
     failure_reason = models.TextField(blank=True, default="")

@@ -179,6 +179,37 @@ def update_run_status(*, run_id: str, state: str, failure_reason: str | None = N
     return run
 
 
+@transaction.atomic
+def add_usage_tokens(*, run_id: str, tokens_by_phase: dict[str, int]) -> bool:
+    """Add usage events' tokens to a run's phases ("" or an unknown phase: the run itself).
+
+    Returns False when no such run exists: usage may name runs this server never saw.
+    """
+    run = Run.objects.select_for_update().filter(run_id=run_id).first()
+    if run is None:
+        return False
+    now = clock.now()
+    run.version += 1
+    named = [phase_id for phase_id in tokens_by_phase if phase_id]
+    phases = {p.phase_id: p for p in Phase.objects.select_related("tier").filter(run=run, phase_id__in=named)}
+    tiers = {}
+    for phase_id, tokens in tokens_by_phase.items():
+        phase = phases.get(phase_id)
+        if phase is None:
+            run.usage_tokens_without_phase += tokens
+            continue
+        # From its first usage event on, a phase's tokens are the events' sum, not the executor's figure.
+        phase.usage_tokens = (phase.usage_tokens or 0) + tokens
+        phase.tokens_used = phase.usage_tokens
+        phase.version, phase.updated_at = run.version, now
+        phase.save(update_fields=["usage_tokens", "tokens_used", "version", "updated_at"])
+        tiers[phase.tier_id] = phase.tier
+    for tier in tiers.values():
+        _refresh_tier(tier, now, version=run.version)
+    _refresh_run(run, now)
+    return True
+
+
 # --- the pieces every write shares -------------------------------------------------------------
 
 
@@ -330,7 +361,7 @@ def _refresh_run(run: Run, now) -> None:
         unfinished=Count("id", filter=~Q(state__in=FINISHED_PHASE_STATES)),
         failed=Count("id", filter=Q(state=PhaseState.FAILED)),
     )
-    run.tokens_used = totals["tokens"] or 0
+    run.tokens_used = (totals["tokens"] or 0) + run.usage_tokens_without_phase
     run.minor_issues_count = totals["minor"] or 0
     run.major_issues_count = totals["major"] or 0
     if totals["total"] and not totals["unfinished"] and not run.is_terminal:

@@ -9,6 +9,8 @@ from django_htmx.http import HttpResponseStopPolling
 from runs.models import Phase, Run
 from runs.progress import run_progress
 from runs.states import TERMINAL_RUN_STATES, PhaseState
+from usage.aggregation import parse_period
+from usage.views import usage_context
 
 RUN_PICKER_LIMIT = 200
 
@@ -33,6 +35,7 @@ def dashboard(request):
     if run is not None and all(r.pk != run.pk for r in runs):
         runs.insert(0, run)
     context = {
+        **usage_context(parse_period(request.GET.get("period"))),
         "runs": runs,
         "run": run,
         "progress": run_progress(run) if run else None,

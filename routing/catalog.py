@@ -1,0 +1,84 @@
+"""The built-in model catalog: each model's provider and price in USD per million tokens.
+
+A `models` section in config/models.yaml overrides or extends it, so an original Autopack file,
+which has no catalog, loads unchanged. Prices are list prices for standard (non-batch) calls.
+"""
+
+# name: (provider, input, output, cached input or None, context window, max output tokens)
+BUILTIN_MODELS: dict[str, tuple[str, float, float, float | None, int | None, int | None]] = {
+    # OpenAI
+    "gpt-5.1": ("openai", 1.25, 10.00, 0.125, 400_000, 128_000),
+    "gpt-5.1-codex": ("openai", 1.25, 10.00, 0.125, 400_000, 128_000),
+    "gpt-5.1-codex-max": ("openai", 1.25, 10.00, 0.125, 400_000, 128_000),
+    "gpt-5": ("openai", 1.25, 10.00, 0.125, 400_000, 128_000),
+    "gpt-5-mini": ("openai", 0.25, 2.00, 0.025, 400_000, 128_000),
+    "gpt-5-nano": ("openai", 0.05, 0.40, 0.005, 400_000, 128_000),
+    "gpt-4.1": ("openai", 2.00, 8.00, 0.50, 1_047_576, 32_768),
+    "gpt-4.1-mini": ("openai", 0.40, 1.60, 0.10, 1_047_576, 32_768),
+    "gpt-4.1-nano": ("openai", 0.10, 0.40, 0.025, 1_047_576, 32_768),
+    "gpt-4o": ("openai", 2.50, 10.00, 1.25, 128_000, 16_384),
+    "gpt-4o-2024-08-06": ("openai", 2.50, 10.00, 1.25, 128_000, 16_384),
+    "gpt-4o-2024-11-20": ("openai", 2.50, 10.00, 1.25, 128_000, 16_384),
+    "gpt-4o-2024-05-13": ("openai", 5.00, 15.00, None, 128_000, 4_096),
+    "gpt-4o-mini": ("openai", 0.15, 0.60, 0.075, 128_000, 16_384),
+    "gpt-4o-mini-2024-07-18": ("openai", 0.15, 0.60, 0.075, 128_000, 16_384),
+    "gpt-4-turbo": ("openai", 10.00, 30.00, None, 128_000, 4_096),
+    "gpt-4-turbo-2024-04-09": ("openai", 10.00, 30.00, None, 128_000, 4_096),
+    "gpt-4-turbo-preview": ("openai", 10.00, 30.00, None, 128_000, 4_096),
+    "gpt-4": ("openai", 30.00, 60.00, None, 8_192, 8_192),
+    "gpt-3.5-turbo": ("openai", 0.50, 1.50, None, 16_385, 4_096),
+    "o1": ("openai", 15.00, 60.00, 7.50, 200_000, 100_000),
+    "o1-preview": ("openai", 15.00, 60.00, 7.50, 128_000, 32_768),
+    "o1-mini": ("openai", 1.10, 4.40, 0.55, 128_000, 65_536),
+    "o3": ("openai", 2.00, 8.00, 0.50, 200_000, 100_000),
+    "o3-mini": ("openai", 1.10, 4.40, 0.55, 200_000, 100_000),
+    "o4-mini": ("openai", 1.10, 4.40, 0.275, 200_000, 100_000),
+    # Anthropic (cached input: cache reads)
+    "claude-opus-4-5": ("anthropic", 5.00, 25.00, 0.50, 200_000, 64_000),
+    "claude-opus-4-1": ("anthropic", 15.00, 75.00, 1.50, 200_000, 32_000),
+    "claude-opus-4-1-20250805": ("anthropic", 15.00, 75.00, 1.50, 200_000, 32_000),
+    "claude-opus-4-20250514": ("anthropic", 15.00, 75.00, 1.50, 200_000, 32_000),
+    "claude-opus-4": ("anthropic", 15.00, 75.00, 1.50, 200_000, 32_000),
+    "claude-sonnet-4-5": ("anthropic", 3.00, 15.00, 0.30, 200_000, 64_000),
+    "claude-sonnet-4-5-20250929": ("anthropic", 3.00, 15.00, 0.30, 200_000, 64_000),
+    "claude-sonnet-4-20250514": ("anthropic", 3.00, 15.00, 0.30, 200_000, 64_000),
+    "claude-sonnet-4": ("anthropic", 3.00, 15.00, 0.30, 200_000, 64_000),
+    "claude-haiku-4-5": ("anthropic", 1.00, 5.00, 0.10, 200_000, 64_000),
+    "claude-haiku-4-5-20251001": ("anthropic", 1.00, 5.00, 0.10, 200_000, 64_000),
+    "claude-3-7-sonnet-20250219": ("anthropic", 3.00, 15.00, 0.30, 200_000, 64_000),
+    "claude-3-7-sonnet-latest": ("anthropic", 3.00, 15.00, 0.30, 200_000, 64_000),
+    "claude-3-5-sonnet-20241022": ("anthropic", 3.00, 15.00, 0.30, 200_000, 8_192),
+    "claude-3-5-sonnet-20240620": ("anthropic", 3.00, 15.00, 0.30, 200_000, 8_192),
+    "claude-3-5-sonnet-latest": ("anthropic", 3.00, 15.00, 0.30, 200_000, 8_192),
+    "claude-3-5-sonnet": ("anthropic", 3.00, 15.00, 0.30, 200_000, 8_192),
+    "claude-3-5-haiku-20241022": ("anthropic", 0.80, 4.00, 0.08, 200_000, 8_192),
+    "claude-3-5-haiku-latest": ("anthropic", 0.80, 4.00, 0.08, 200_000, 8_192),
+    "claude-3-opus-20240229": ("anthropic", 15.00, 75.00, 1.50, 200_000, 4_096),
+    "claude-3-sonnet-20240229": ("anthropic", 3.00, 15.00, None, 200_000, 4_096),
+    "claude-3-haiku-20240307": ("anthropic", 0.25, 1.25, 0.03, 200_000, 4_096),
+    # Google
+    "gemini-3-pro-preview": ("google", 2.00, 12.00, 0.20, 1_048_576, 65_536),
+    "gemini-2.5-pro": ("google", 1.25, 10.00, 0.125, 1_048_576, 65_536),
+    "gemini-2.5-flash": ("google", 0.30, 2.50, 0.03, 1_048_576, 65_536),
+    "gemini-2.5-flash-lite": ("google", 0.10, 0.40, 0.01, 1_048_576, 65_536),
+    "gemini-2.0-flash": ("google", 0.10, 0.40, 0.025, 1_048_576, 8_192),
+    "gemini-2.0-flash-lite": ("google", 0.075, 0.30, None, 1_048_576, 8_192),
+    "gemini-1.5-pro": ("google", 1.25, 5.00, None, 2_097_152, 8_192),
+    "gemini-1.5-flash": ("google", 0.075, 0.30, None, 1_048_576, 8_192),
+    # Zhipu AI (named in Autopack's own configs)
+    "glm-4.7": ("zhipu", 0.60, 2.20, 0.11, 200_000, 128_000),
+    "glm-4.6": ("zhipu", 0.60, 2.20, 0.11, 200_000, 128_000),
+    "glm-4.6-20250101": ("zhipu", 0.60, 2.20, 0.11, 200_000, 128_000),
+    "glm-4.5-20250101": ("zhipu", 0.60, 2.20, 0.11, 128_000, 96_000),
+}
+
+# OpenAI-compatible endpoints of the built-in providers; `providers` in the config overrides them.
+BUILTIN_PROVIDERS: dict[str, dict[str, str | None]] = {
+    "openai": {"base_url": None, "api_key_env": "OPENAI_API_KEY"},
+    "anthropic": {"base_url": "https://api.anthropic.com/v1/", "api_key_env": "ANTHROPIC_API_KEY"},
+    "google": {
+        "base_url": "https://generativelanguage.googleapis.com/v1beta/openai/",
+        "api_key_env": "GOOGLE_API_KEY",
+    },
+    "zhipu": {"base_url": "https://open.bigmodel.cn/api/paas/v4/", "api_key_env": "ZHIPUAI_API_KEY"},
+}

@@ -1,0 +1,246 @@
+"""The one reader of config/models.yaml: validated, loaded once, reloaded when the file changes.
+
+The server never writes the file. Every problem is reported with its key path; while the file is
+broken `get_config()` raises `ConfigError` and callers show that error.
+"""
+
+import threading
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import yaml
+from django.conf import settings
+
+from routing.catalog import BUILTIN_MODELS, BUILTIN_PROVIDERS
+
+KNOWN_TOP_LEVEL_KEYS = {
+    "models",
+    "providers",
+    "provider_quotas",
+    "complexity_models",
+    "category_models",
+    "quota_routing",
+    "fallback_strategy",
+    "defaults",
+}
+MILLION = Decimal(1_000_000)
+
+
+class ConfigError(Exception):
+    def __init__(self, source: str, problems: list[tuple[str, str]]):
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(f"{path}: {reason}" for path, reason in problems))
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    provider: str
+    input_per_mtok: Decimal
+    output_per_mtok: Decimal
+    cached_input_per_mtok: Decimal | None = None
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+
+    def cost(self, *, prompt: int, completion: int, cached: int) -> Decimal:
+        """Uncached input at the input price, cached input at the cached price, output at the output price."""
+        cached_price = self.input_per_mtok if self.cached_input_per_mtok is None else self.cached_input_per_mtok
+        return (
+            (prompt - cached) * self.input_per_mtok + cached * cached_price + completion * self.output_per_mtok
+        ) / MILLION
+
+
+@dataclass(frozen=True)
+class ProviderQuota:
+    provider: str
+    weekly_token_cap: int | None = None
+    daily_token_cap: int | None = None
+    monthly_token_cap: int | None = None
+    soft_limit_ratio: float = 0.8
+
+
+@dataclass(frozen=True)
+class ProviderEndpoint:
+    name: str
+    base_url: str | None
+    api_key_env: str | None
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    source: str
+    models: dict[str, ModelInfo]
+    providers: dict[str, ProviderEndpoint]
+    provider_quotas: dict[str, ProviderQuota]
+    raw: dict = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    def model(self, name: str) -> ModelInfo | None:
+        return self.models.get(name)
+
+
+class _Problems:
+    def __init__(self):
+        self.items: list[tuple[str, str]] = []
+
+    def add(self, path: str, reason: str) -> None:
+        self.items.append((path, reason))
+
+
+def _number(value, path, problems, *, positive=False, integer=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+        problems.add(path, "must be an integer" if integer else "must be a number")
+        return None
+    if value < 0 or (positive and value == 0):
+        problems.add(path, "must be positive" if positive else "may not be negative")
+        return None
+    return value
+
+
+def parse_config(data, source: str) -> ModelsConfig:
+    """Check a loaded YAML document and build the config, or raise ConfigError listing every problem."""
+    problems = _Problems()
+    warnings = []
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, [("(root)", "must be a mapping of sections")])
+    for key in data:
+        if key not in KNOWN_TOP_LEVEL_KEYS:
+            warnings.append(f"{key}: not used by Autopack Dashboard; ignored")
+
+    providers = {
+        name: ProviderEndpoint(name, spec["base_url"], spec["api_key_env"]) for name, spec in BUILTIN_PROVIDERS.items()
+    }
+    for name, spec in _section(data, "providers", problems).items():
+        path = f"providers.{name}"
+        if not isinstance(spec, dict):
+            problems.add(path, "must be a mapping")
+            continue
+        base_url, key_env = spec.get("base_url"), spec.get("api_key_env")
+        if base_url is not None and not isinstance(base_url, str):
+            problems.add(f"{path}.base_url", "must be a URL string")
+        if not isinstance(key_env, str) or not key_env:
+            problems.add(f"{path}.api_key_env", "must name the environment variable holding the API key")
+        providers[str(name)] = ProviderEndpoint(str(name), base_url, key_env)
+
+    models = {
+        name: ModelInfo(name, p, Decimal(str(i)), Decimal(str(o)), None if c is None else Decimal(str(c)), cw, mo)
+        for name, (p, i, o, c, cw, mo) in BUILTIN_MODELS.items()
+    }
+    for name, spec in _section(data, "models", problems).items():
+        path = f"models.{name}"
+        if not isinstance(spec, dict):
+            problems.add(path, "must be a mapping")
+            continue
+        provider = spec.get("provider")
+        if provider not in providers:
+            problems.add(f"{path}.provider", f"unknown provider {provider!r} (known: {', '.join(sorted(providers))})")
+        prices = {}
+        for key in ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok"):
+            if key in spec and spec[key] is not None:
+                value = _number(spec[key], f"{path}.{key}", problems)
+                prices[key] = None if value is None else Decimal(str(value))
+            elif key != "cached_input_per_mtok":
+                problems.add(f"{path}.{key}", "is required")
+        sizes = {}
+        for key in ("context_window", "max_output_tokens"):
+            if spec.get(key) is not None:
+                sizes[key] = _number(spec[key], f"{path}.{key}", problems, positive=True, integer=True)
+        models[str(name)] = ModelInfo(
+            str(name),
+            str(provider),
+            prices.get("input_per_mtok") or Decimal(0),
+            prices.get("output_per_mtok") or Decimal(0),
+            prices.get("cached_input_per_mtok"),
+            sizes.get("context_window"),
+            sizes.get("max_output_tokens"),
+        )
+
+    quotas = {}
+    for name, spec in _section(data, "provider_quotas", problems).items():
+        path = f"provider_quotas.{name}"
+        if name not in providers:
+            problems.add(path, f"unknown provider {name!r} (known: {', '.join(sorted(providers))})")
+        if not isinstance(spec, dict):
+            problems.add(path, "must be a mapping")
+            continue
+        caps = {}
+        for key in ("weekly_token_cap", "daily_token_cap", "monthly_token_cap"):
+            if spec.get(key) is not None:
+                caps[key] = _number(spec[key], f"{path}.{key}", problems, integer=True)
+        ratio = spec.get("soft_limit_ratio", 0.8)
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
+            problems.add(f"{path}.soft_limit_ratio", "must be a number in (0, 1]")
+            ratio = 0.8
+        quotas[str(name)] = ProviderQuota(str(name), soft_limit_ratio=float(ratio), **caps)
+
+    if problems.items:
+        raise ConfigError(source, problems.items)
+    return ModelsConfig(source, models, providers, quotas, data, tuple(warnings))
+
+
+def _section(data: dict, key: str, problems: _Problems) -> dict:
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problems.add(key, "must be a mapping")
+        return {}
+    return value
+
+
+def load_config(path: str | Path) -> ModelsConfig:
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, [("(file)", "not found")]) from None
+    except OSError as exc:
+        raise ConfigError(source, [("(file)", f"cannot be read: {exc.strerror}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        raise ConfigError(source, [(where, f"invalid YAML: {getattr(exc, 'problem', exc)}")]) from None
+    return parse_config(data, source)
+
+
+_lock = threading.Lock()
+_cache: dict[str, tuple[tuple, ModelsConfig | ConfigError]] = {}
+
+
+def get_config() -> ModelsConfig:
+    """The current config, re-read only when the file's modification time or size changed."""
+    path = str(settings.AUTOPACK_MODELS_CONFIG)
+    try:
+        stat = Path(path).stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        stamp = None
+    with _lock:
+        cached = _cache.get(path)
+        if cached is None or cached[0] != stamp:
+            try:
+                result = load_config(path)
+            except ConfigError as exc:
+                result = exc
+            _cache[path] = (stamp, result)
+        result = _cache[path][1]
+    if isinstance(result, ConfigError):
+        raise result
+    return result
+
+
+def pricing_catalog() -> dict[str, ModelInfo]:
+    """Prices to record usage with: the config's, or the built-in catalog while the file is broken.
+
+    Usage is never refused for a config problem: the call happened and its tokens must be kept.
+    """
+    try:
+        return get_config().models
+    except ConfigError:
+        return parse_config({}, "built-in catalog").models

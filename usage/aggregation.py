@@ -1,0 +1,229 @@
+"""Usage over rolling windows, exact to the token, in time that does not grow with history.
+
+A window (start, end] is read in pieces: whole days from the daily buckets, whole hours from the
+hourly buckets, and the ragged partial hours at both edges from the raw events. Buckets are kept in
+the same transaction as their events, so the pieces add up to a raw SUM over the window.
+"""
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Count, Q, Sum
+
+from autopack_site import clock
+from autopack_site.errors import InvalidInput
+from routing.config import ConfigError, get_config
+from usage.models import CORE_ROLES, LlmUsageEvent, RunUsageBucket, UsageBucket
+
+PERIODS = {"day": dt.timedelta(hours=24), "week": dt.timedelta(days=7), "month": dt.timedelta(days=30)}
+HOUR, DAY = dt.timedelta(hours=1), dt.timedelta(days=1)
+SUMS = ("prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "calls")
+
+
+def parse_period(value: str | None) -> str:
+    period = value or "week"
+    if period not in PERIODS:
+        raise InvalidInput("Invalid period", {"period": "must be day, week or month"})
+    return period
+
+
+def _floor(moment: dt.datetime, unit: dt.timedelta) -> dt.datetime:
+    moment = moment.astimezone(dt.UTC)
+    if unit == DAY:
+        return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def window_pieces(start: dt.datetime, end: dt.datetime):
+    """Split (start, end] into raw edges and whole hour and day buckets.
+
+    Yields ("head", lo, hi) for events lo < t < hi, ("tail", lo, hi) for events lo <= t <= hi, and
+    ("hour" or "day", first, last) for buckets starting first <= s < last.
+    """
+    first_hour = _floor(start, HOUR) + HOUR
+    last_hour = _floor(end, HOUR)
+    if first_hour > last_hour:
+        # The whole window lies inside one hour: raw events only.
+        yield ("head", start, end + dt.timedelta(microseconds=1))
+        return
+    yield ("head", start, first_hour)
+    first_day = _floor(first_hour - dt.timedelta(microseconds=1), DAY) + DAY
+    last_day = _floor(last_hour, DAY)
+    if first_day < last_day:
+        yield ("hour", first_hour, first_day)
+        yield ("day", first_day, last_day)
+        yield ("hour", last_day, last_hour)
+    else:
+        yield ("hour", first_hour, last_hour)
+    yield ("tail", last_hour, end)
+
+
+def _grouped_rows(start: dt.datetime, end: dt.datetime, keys: tuple[str, ...]):
+    """Rows of `keys` plus SUMS over (start, end], one query per piece of the window."""
+    for piece in window_pieces(start, end):
+        kind, lo, hi = piece
+        if kind == "head":
+            rows = LlmUsageEvent.objects.filter(created_at__gt=lo, created_at__lt=hi)
+        elif kind == "tail":
+            rows = LlmUsageEvent.objects.filter(created_at__gte=lo, created_at__lte=hi)
+        elif lo < hi:
+            rows = UsageBucket.objects.filter(size=kind, start__gte=lo, start__lt=hi)
+        else:
+            continue
+        calls = Count("id") if kind in ("head", "tail") else Sum("calls")
+        yield from rows.values(*keys).annotate(
+            s_prompt=Sum("prompt_tokens"),
+            s_completion=Sum("completion_tokens"),
+            s_total=Sum("total_tokens"),
+            s_cost=Sum("cost_usd"),
+            s_calls=calls,
+        ).order_by()
+
+
+def _add(into: dict, row: dict) -> None:
+    into["prompt_tokens"] += row["s_prompt"] or 0
+    into["completion_tokens"] += row["s_completion"] or 0
+    into["total_tokens"] += row["s_total"] or 0
+    into["cost_usd"] += Decimal(row["s_cost"] or 0)
+    into["calls"] += row["s_calls"] or 0
+
+
+def _zero() -> dict:
+    return {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "cost_usd": Decimal(0), "calls": 0}
+
+
+@dataclass
+class Cap:
+    tokens: int | None
+    estimated: bool = False
+
+
+def cap_for(quota, period: str) -> Cap:
+    """The provider's cap for the period; a missing daily or monthly cap is estimated from the weekly."""
+    if quota is None:
+        return Cap(None)
+    exact = {"day": quota.daily_token_cap, "week": quota.weekly_token_cap, "month": quota.monthly_token_cap}
+    if exact[period] is not None:
+        return Cap(exact[period])
+    if quota.weekly_token_cap is not None and period != "week":
+        factor = {"day": Decimal(1) / 7, "month": Decimal(30) / 7}[period]
+        return Cap(int(quota.weekly_token_cap * factor), estimated=True)
+    return Cap(None)
+
+
+def level_for_percent(percent: float | None) -> str:
+    if percent is None:
+        return "ok"
+    if percent >= 100:
+        return "exceeded"
+    if percent > 90:
+        return "danger"
+    if percent > 80:
+        return "warning"
+    return "ok"
+
+
+def usage_summary(period: str, *, now: dt.datetime | None = None) -> dict:
+    """Providers, models and core/aux roles over the rolling window ending now."""
+    end = now or clock.now()
+    start = end - PERIODS[period]
+    by_cell: dict[tuple, dict] = defaultdict(_zero)
+    for row in _grouped_rows(start, end, ("provider", "model", "role")):
+        _add(by_cell[(row["provider"], row["model"], row["role"])], row)
+
+    providers: dict[str, dict] = defaultdict(_zero)
+    models: dict[tuple, dict] = defaultdict(_zero)
+    roles = {"core": _zero(), "aux": _zero()}
+    for (provider, model, role), sums in by_cell.items():
+        for target in (providers[provider], models[(provider, model)], roles["core" if role in CORE_ROLES else "aux"]):
+            for key in SUMS:
+                target[key] += sums[key]
+
+    try:
+        config, config_error = get_config(), None
+    except ConfigError as exc:
+        config, config_error = None, str(exc)
+    quotas = config.provider_quotas if config else {}
+    seconds = (end - start).total_seconds()
+    provider_rows = []
+    for name in sorted(set(providers) | set(quotas)):
+        sums = providers[name]
+        cap = cap_for(quotas.get(name), period)
+        percent = round(100.0 * sums["total_tokens"] / cap.tokens, 1) if cap.tokens else None
+        forecast = None
+        if cap.tokens and sums["total_tokens"]:
+            remaining = cap.tokens - sums["total_tokens"]
+            forecast = end if remaining <= 0 else end + dt.timedelta(seconds=remaining * seconds / sums["total_tokens"])
+        provider_rows.append(
+            {
+                "provider": name,
+                **_json_sums(sums),
+                "cap_tokens": cap.tokens,
+                "cap_estimated": cap.estimated,
+                "percent_of_cap": percent,
+                "level": level_for_percent(percent),
+                "forecast": forecast.isoformat() if forecast else None,
+            }
+        )
+    model_rows = sorted(
+        ({"provider": p, "model": m, **_json_sums(s)} for (p, m), s in models.items()),
+        key=lambda r: (-r["total_tokens"], r["provider"], r["model"]),
+    )
+    return {
+        "period": period,
+        "window_start": start.isoformat(),
+        "window_end": end.isoformat(),
+        "providers": provider_rows,
+        "models": model_rows,
+        "roles": {name: _json_sums(sums) for name, sums in roles.items()},
+        "config_error": config_error,
+    }
+
+
+def _json_sums(sums: dict) -> dict:
+    return {**sums, "cost_usd": str(sums["cost_usd"].quantize(Decimal("0.000001")))}
+
+
+def top_runs_and_phases(period: str, *, now: dt.datetime | None = None, limit: int = 5) -> dict:
+    """The runs and phases that used the most tokens in the window (whole hours of it)."""
+    end = now or clock.now()
+    start = end - PERIODS[period]
+    rows = RunUsageBucket.objects.filter(start__gte=_floor(start, HOUR), start__lte=end)
+    runs = (
+        rows.values("run_id")
+        .annotate(tokens=Sum("total_tokens"), cost=Sum("cost_usd"), calls=Sum("calls"))
+        .order_by("-tokens", "run_id")[:limit]
+    )
+    phases = (
+        rows.exclude(phase_id="")
+        .values("run_id", "phase_id")
+        .annotate(tokens=Sum("total_tokens"), cost=Sum("cost_usd"), calls=Sum("calls"))
+        .order_by("-tokens", "run_id", "phase_id")[:limit]
+    )
+    return {"runs": list(runs), "phases": list(phases)}
+
+
+def daily_tokens_by_provider(*, days: int = 30, now: dt.datetime | None = None) -> tuple[list, dict]:
+    """Tokens per UTC day per provider over the last `days` days, today included."""
+    end = now or clock.now()
+    first = _floor(end, DAY) - (days - 1) * DAY
+    dates = [first + i * DAY for i in range(days)]
+    series: dict[str, list[int]] = defaultdict(lambda: [0] * days)
+    rows = (
+        UsageBucket.objects.filter(size=UsageBucket.DAY, start__gte=first, start__lte=end)
+        .values("provider", "start")
+        .annotate(tokens=Sum("total_tokens"))
+        .order_by()
+    )
+    for row in rows:
+        index = (row["start"] - first) // DAY
+        if 0 <= index < days:
+            series[row["provider"]][index] += row["tokens"]
+    return dates, dict(sorted(series.items()))
+
+
+def raw_window_filter(period: str, *, now: dt.datetime | None = None) -> Q:
+    end = now or clock.now()
+    return Q(created_at__gt=end - PERIODS[period], created_at__lte=end)

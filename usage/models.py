@@ -1,0 +1,86 @@
+"""LLM usage: one row per call, and exact rollups kept in the same transaction as the events.
+
+Token fields never overlap: `prompt_tokens` counts all input (cached included), of which
+`cached_prompt_tokens` came from cache; `completion_tokens` counts all output (reasoning included),
+of which `reasoning_tokens` was reasoning; `total_tokens` = prompt + completion when both are known.
+"""
+
+from django.db import models
+
+CORE_ROLES = ("builder", "auditor")
+
+
+class LlmUsageEvent(models.Model):
+    provider = models.CharField(max_length=50)
+    model = models.CharField(max_length=100)
+    role = models.CharField(max_length=100)
+    run_id = models.CharField(max_length=200, blank=True, default="")
+    phase_id = models.CharField(max_length=100, blank=True, default="")
+    # Null when the provider reported only a total.
+    prompt_tokens = models.BigIntegerField(null=True, blank=True)
+    completion_tokens = models.BigIntegerField(null=True, blank=True)
+    total_tokens = models.BigIntegerField()
+    cached_prompt_tokens = models.BigIntegerField(default=0)
+    reasoning_tokens = models.BigIntegerField(default=0)
+    # Priced from the model catalog when recorded; null when the model has no price.
+    cost_usd = models.DecimalField(max_digits=20, decimal_places=10, null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=[("ok", "ok"), ("error", "error")], default="ok")
+    # Unique when given: replaying an event with the same request_id records nothing.
+    request_id = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["created_at"], name="usage_created_idx"),
+            models.Index(fields=["run_id", "created_at"], name="usage_run_created_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.provider}/{self.model} {self.role} {self.total_tokens}"
+
+
+class UsageBucket(models.Model):
+    """Totals of whole hours and whole days: the aggregation reads these for the inside of a window."""
+
+    HOUR, DAY = "hour", "day"
+
+    size = models.CharField(max_length=4, choices=[(HOUR, HOUR), (DAY, DAY)])
+    start = models.DateTimeField()
+    provider = models.CharField(max_length=50)
+    model = models.CharField(max_length=100)
+    role = models.CharField(max_length=100)
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    total_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=24, decimal_places=10, default=0)
+    calls = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["size", "start", "provider", "model", "role"], name="usage_bucket_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.size} {self.start:%Y-%m-%d %H:00} {self.provider}/{self.model} {self.role}"
+
+
+class RunUsageBucket(models.Model):
+    """Hourly totals per run and phase, for the top runs and phases of a window."""
+
+    start = models.DateTimeField()
+    run_id = models.CharField(max_length=200)
+    phase_id = models.CharField(max_length=100)
+    total_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=24, decimal_places=10, default=0)
+    calls = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["start", "run_id", "phase_id"], name="run_usage_bucket_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.start:%Y-%m-%d %H:00} {self.run_id}/{self.phase_id}"

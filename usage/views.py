@@ -1,0 +1,107 @@
+"""The usage panel: per-provider cards against their caps, top models, runs and phases, a 30-day chart."""
+
+import csv
+import datetime as dt
+
+from django.http import StreamingHttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from autopack_site.errors import InvalidInput
+from usage.aggregation import daily_tokens_by_provider, parse_period, raw_window_filter, top_runs_and_phases, usage_summary
+from usage.models import LlmUsageEvent
+
+CHART_WIDTH, CHART_HEIGHT = 300, 100
+CSV_COLUMNS = (
+    "created_at",
+    "provider",
+    "model",
+    "role",
+    "run_id",
+    "phase_id",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cached_prompt_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "latency_ms",
+    "status",
+    "request_id",
+)
+
+
+def _period(request) -> tuple[str, str]:
+    try:
+        return parse_period(request.GET.get("period")), ""
+    except InvalidInput:
+        return "week", f"Unknown period “{request.GET.get('period')}”: showing the last week."
+
+
+def usage_chart(days: int = 30) -> dict:
+    """Polylines of tokens per day per provider, scaled into the SVG's viewBox."""
+    dates, series = daily_tokens_by_provider(days=days)
+    peak = max((max(values) for values in series.values()), default=0)
+    step = CHART_WIDTH / max(1, days - 1)
+    lines = []
+    for index, (provider, values) in enumerate(series.items()):
+        points = " ".join(
+            f"{i * step:.1f},{CHART_HEIGHT - (v / peak * CHART_HEIGHT if peak else 0):.1f}" for i, v in enumerate(values)
+        )
+        lines.append({"provider": provider, "points": points, "colour": index % 6, "total": sum(values)})
+    return {"lines": lines, "peak": peak, "first": dates[0], "last": dates[-1], "width": CHART_WIDTH, "height": CHART_HEIGHT}
+
+
+def usage_context(period: str) -> dict:
+    summary = usage_summary(period)
+    for row in summary["providers"]:
+        row["forecast_at"] = dt.datetime.fromisoformat(row["forecast"]) if row["forecast"] else None
+    top = top_runs_and_phases(period)
+    return {
+        "period": period,
+        "periods": ("day", "week", "month"),
+        "summary": summary,
+        "top_models": summary["models"][:5],
+        "top_runs": top["runs"],
+        "top_phases": top["phases"],
+        "chart": usage_chart(),
+    }
+
+
+@require_GET
+def usage_page(request):
+    period, notice = _period(request)
+    return render(request, "usage/usage.html", {**usage_context(period), "notice": notice})
+
+
+@require_GET
+def usage_panel(request):
+    period, notice = _period(request)
+    return render(request, "usage/usage.html#panel", {**usage_context(period), "notice": notice})
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@require_GET
+def usage_csv(request):
+    """The window's raw events as CSV, streamed: rows leave as they are read, never all in memory."""
+    period, _ = _period(request)
+    writer = csv.writer(_Echo())
+    rows = (
+        LlmUsageEvent.objects.filter(raw_window_filter(period))
+        .order_by("created_at", "id")
+        .values_list(*CSV_COLUMNS)
+        .iterator(chunk_size=5000)
+    )
+
+    def lines():
+        yield writer.writerow(CSV_COLUMNS)
+        for row in rows:
+            yield writer.writerow((row[0].isoformat(), *row[1:]))
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="autopack-usage-{period}.csv"'
+    return response
