@@ -112,7 +112,7 @@ def refuse_write(request) -> JsonResponse | None:
 def read_json_body(request, *, limit: int, optional: bool):
     """The parsed JSON body, or None when `optional` and the body is empty."""
     declared = request.META.get("CONTENT_LENGTH") or "0"
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise _TooLarge(limit)
     try:
         raw = request.body
@@ -146,9 +146,7 @@ def api_view(*, methods: tuple[str, ...], write: bool = True, body_optional: boo
         @functools.wraps(view)
         def wrapper(request, *args, **kwargs):
             if request.method not in methods:
-                return error_response(
-                    405, f"Method {request.method} not allowed here", {}, Allow=", ".join(methods)
-                )
+                return error_response(405, f"Method {request.method} not allowed here", {}, Allow=", ".join(methods))
             if not write:
                 return _call(view, request, *args, **kwargs)
             refusal = refuse_write(request)

@@ -53,9 +53,7 @@ class Fields:
             self.errors[self._at(key)] = "may hold only letters, digits and _ . : @ + - (not first)"
         return value
 
-    def integer(
-        self, key: str, *, required: bool = False, default=None, minimum: int = 0, maximum: int = BIGINT_MAX
-    ):
+    def integer(self, key: str, *, required: bool = False, default=None, minimum: int = 0, maximum: int = BIGINT_MAX):
         value = self.data.get(key)
         if value is None:
             if required:

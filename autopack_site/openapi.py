@@ -39,9 +39,7 @@ def _errors(*codes: int) -> dict:
         413: "Body over 1 MiB",
         415: "Content-Type is not application/json",
     }
-    return {
-        str(c): {"description": text[c], "content": {"application/json": {"schema": ERROR}}} for c in codes
-    }
+    return {str(c): {"description": text[c], "content": {"application/json": {"schema": ERROR}}} for c in codes}
 
 
 WRITE_ERRORS = (400, 401, 403, 404, 405, 409, 413, 415)
@@ -52,9 +50,7 @@ def _json_body(schema: dict, required: bool = True) -> dict:
 
 
 def _ok(schema_ref: str, code: str = "200", description: str = "OK") -> dict:
-    return {
-        code: {"description": description, "content": {"application/json": {"schema": {"$ref": schema_ref}}}}
-    }
+    return {code: {"description": description, "content": {"application/json": {"schema": {"$ref": schema_ref}}}}}
 
 
 RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}

@@ -20,9 +20,7 @@ def openapi_document(request):
 def api_docs(request):
     spec = openapi_spec()
     operations = [
-        {"path": p, "method": m.upper(), **op}
-        for p, methods in spec["paths"].items()
-        for m, op in methods.items()
+        {"path": p, "method": m.upper(), **op} for p, methods in spec["paths"].items() for m, op in methods.items()
     ]
     return render(request, "api_docs.html", {"spec": spec, "operations": operations})
 

@@ -65,7 +65,8 @@ def _int_param(request, name: str, *, default: int, maximum: int) -> int:
     raw = request.GET.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    # isascii: str.isdigit() also accepts digits such as "²" that int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
         raise InvalidInput("Invalid query", {name: f"must be an integer from 1 to {maximum}"})
     return int(raw)
 

@@ -38,9 +38,7 @@ def load_demo_run(run_id: str = DEMO_RUN_ID) -> Run:
     with clock.frozen_at(start):
         services.start_run(
             run=RunSpec(run_id=run_id, token_cap=2_000_000, max_phases=25),
-            tiers=[
-                TierSpec(tier_id=t, tier_index=i, name=n, description=d) for i, (t, n, d) in enumerate(TIERS)
-            ],
+            tiers=[TierSpec(tier_id=t, tier_index=i, name=n, description=d) for i, (t, n, d) in enumerate(TIERS)],
             phases=[
                 PhaseSpec(phase_id=p, phase_index=i, tier_id=t, name=n, task_category=c, complexity=x)
                 for i, (p, t, n, c, x) in enumerate(PHASES)
@@ -70,14 +68,10 @@ def load_demo_run(run_id: str = DEMO_RUN_ID) -> Run:
             )
             attempts = 2
         step(minutes / 2, _builder, phase_id=phase_id, attempts=attempts, tokens=tokens)
-        step(
-            1, _auditor, phase_id=phase_id, verdict="approve", attempts=attempts, tokens=tokens, issues=issues
-        )
+        step(1, _auditor, phase_id=phase_id, verdict="approve", attempts=attempts, tokens=tokens, issues=issues)
 
     build_and_audit("F1.1", 6, 42_000)
-    build_and_audit(
-        "F1.2", 8, 61_500, issues=[IssueSpec("settings-default-debug", "minor", "auditor", "config")]
-    )
+    build_and_audit("F1.2", 8, 61_500, issues=[IssueSpec("settings-default-debug", "minor", "auditor", "config")])
     build_and_audit(
         "F1.3",
         12,
@@ -131,9 +125,7 @@ def advance_demo_run(run_id: str = DEMO_RUN_ID) -> Phase | None:
     if phase is None:
         return None
     if phase.state == PhaseState.QUEUED:
-        return services.update_phase_status(
-            run_id=run_id, phase_id=phase.phase_id, state=PhaseState.EXECUTING
-        )
+        return services.update_phase_status(run_id=run_id, phase_id=phase.phase_id, state=PhaseState.EXECUTING)
     tokens = phase.reported_tokens + 40_000
     if phase.state == PhaseState.EXECUTING:
         return services.record_builder_result(

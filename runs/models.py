@@ -21,9 +21,7 @@ from runs.states import (
 class Run(models.Model):
     run_id = models.CharField(max_length=200, unique=True)
     state = models.CharField(max_length=40, choices=RunState.choices, default=RunState.RUN_CREATED)
-    safety_profile = models.CharField(
-        max_length=20, choices=[(p, p) for p in SAFETY_PROFILES], default="normal"
-    )
+    safety_profile = models.CharField(max_length=20, choices=[(p, p) for p in SAFETY_PROFILES], default="normal")
     run_scope = models.CharField(max_length=20, choices=[(s, s) for s in RUN_SCOPES], default="multi_tier")
     token_cap = models.BigIntegerField(default=5_000_000)
     max_phases = models.PositiveIntegerField(default=25)
@@ -90,9 +88,7 @@ class Phase(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True, default="")
     task_category = models.CharField(max_length=100, blank=True, default="")
-    complexity = models.CharField(
-        max_length=10, choices=[(c, c) for c in COMPLEXITIES], blank=True, default=""
-    )
+    complexity = models.CharField(max_length=10, choices=[(c, c) for c in COMPLEXITIES], blank=True, default="")
     builder_mode = models.CharField(max_length=100, blank=True, default="")
     state = models.CharField(max_length=20, choices=PhaseState.choices, default=PhaseState.QUEUED)
     builder_attempts = models.PositiveIntegerField(default=0)
@@ -139,9 +135,7 @@ class PhaseIssue(models.Model):
 
     class Meta:
         ordering = ["first_seen_at", "id"]
-        constraints = [
-            models.UniqueConstraint(fields=["phase", "issue_key"], name="issue_key_unique_in_phase")
-        ]
+        constraints = [models.UniqueConstraint(fields=["phase", "issue_key"], name="issue_key_unique_in_phase")]
 
     def __str__(self):
         return f"{self.issue_key} ({self.severity})"

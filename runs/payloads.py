@@ -57,9 +57,7 @@ def parse_start(body) -> tuple[RunSpec, list[TierSpec], list[PhaseSpec]]:
             run_scope=run_fields.string("run_scope", default="multi_tier", choices=RUN_SCOPES),
             token_cap=run_fields.integer("token_cap", default=5_000_000, minimum=1),
             max_phases=run_fields.integer("max_phases", default=25, minimum=1, maximum=INT_MAX),
-            max_duration_minutes=run_fields.integer(
-                "max_duration_minutes", default=120, minimum=1, maximum=INT_MAX
-            ),
+            max_duration_minutes=run_fields.integer("max_duration_minutes", default=120, minimum=1, maximum=INT_MAX),
         )
     tiers = [
         TierSpec(

@@ -95,9 +95,7 @@ def start_run(*, run: RunSpec, tiers: list[TierSpec], phases: list[PhaseSpec]) -
 
 
 @transaction.atomic
-def update_phase_status(
-    *, run_id: str, phase_id: str, state: str, report: PhaseReport | None = None
-) -> Phase:
+def update_phase_status(*, run_id: str, phase_id: str, state: str, report: PhaseReport | None = None) -> Phase:
     """Move a phase (or re-report it in its state) and record the figures the executor reported."""
     run, phase = _lock_phase(run_id, phase_id)
     now = clock.now()
@@ -377,7 +375,5 @@ def _finalise_run(run: Run, *, failed: int, now) -> None:
         return
     run.state = RunState.DONE_FAILED_REQUIRES_HUMAN_REVIEW
     if not run.failure_reason:
-        failed_ids = list(
-            Phase.objects.filter(run=run, state=PhaseState.FAILED).values_list("phase_id", flat=True)[:5]
-        )
+        failed_ids = list(Phase.objects.filter(run=run, state=PhaseState.FAILED).values_list("phase_id", flat=True)[:5])
         run.failure_reason = f"{failed} phase(s) failed: {', '.join(failed_ids)}"

@@ -9,7 +9,7 @@ from django_htmx.http import HttpResponseStopPolling
 from runs.models import Phase, Run
 from runs.progress import run_progress
 from runs.states import TERMINAL_RUN_STATES, PhaseState
-from usage.aggregation import parse_period
+from usage.aggregation import parse_period, run_usage_by_phase_and_model
 from usage.views import usage_context
 
 RUN_PICKER_LIMIT = 200
@@ -17,12 +17,8 @@ RUN_PICKER_LIMIT = 200
 
 def runs_for_picker():
     """Active runs first, then finished ones, newest first within each."""
-    finished = Case(
-        When(state__in=TERMINAL_RUN_STATES, then=Value(1)), default=Value(0), output_field=IntegerField()
-    )
-    return Run.objects.annotate(finished=finished).order_by("finished", "-created_at", "-id")[
-        :RUN_PICKER_LIMIT
-    ]
+    finished = Case(When(state__in=TERMINAL_RUN_STATES, then=Value(1)), default=Value(0), output_field=IntegerField())
+    return Run.objects.annotate(finished=finished).order_by("finished", "-created_at", "-id")[:RUN_PICKER_LIMIT]
 
 
 @require_GET
@@ -45,9 +41,7 @@ def dashboard(request):
 
 
 def _phases_of(run: Run, **filters) -> list[Phase]:
-    return list(
-        Phase.objects.filter(run=run, **filters).prefetch_related("issues").order_by("phase_index", "id")
-    )
+    return list(Phase.objects.filter(run=run, **filters).prefetch_related("issues").order_by("phase_index", "id"))
 
 
 @require_GET
@@ -64,6 +58,7 @@ def run_page(request, run_id):
         "rows": 1,
         "current_phase_pk": progress.current_phase.pk if progress.current_phase else None,
         "phase_states": PhaseState.values,
+        "usage_rows": run_usage_by_phase_and_model(run.run_id),
     }
     return render(request, "runs/run_detail.html", context)
 
@@ -75,7 +70,7 @@ def run_progress_fragment(request, run_id):
     A finished run's fragment has no polling trigger and comes as 286, so polling stops.
     """
     since = request.GET.get("v", "0")
-    since = int(since) if since.isdigit() else 0
+    since = int(since) if since.isascii() and since.isdigit() else 0
     run = Run.objects.filter(run_id=run_id).first()
     if run is None:
         return HttpResponseStopPolling()

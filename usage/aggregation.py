@@ -73,13 +73,17 @@ def _grouped_rows(start: dt.datetime, end: dt.datetime, keys: tuple[str, ...]):
         else:
             continue
         calls = Count("id") if kind in ("head", "tail") else Sum("calls")
-        yield from rows.values(*keys).annotate(
-            s_prompt=Sum("prompt_tokens"),
-            s_completion=Sum("completion_tokens"),
-            s_total=Sum("total_tokens"),
-            s_cost=Sum("cost_usd"),
-            s_calls=calls,
-        ).order_by()
+        yield from (
+            rows.values(*keys)
+            .annotate(
+                s_prompt=Sum("prompt_tokens"),
+                s_completion=Sum("completion_tokens"),
+                s_total=Sum("total_tokens"),
+                s_cost=Sum("cost_usd"),
+                s_calls=calls,
+            )
+            .order_by()
+        )
 
 
 def _add(into: dict, row: dict) -> None:
@@ -137,7 +141,11 @@ def usage_summary(period: str, *, now: dt.datetime | None = None) -> dict:
     models: dict[tuple, dict] = defaultdict(_zero)
     roles = {"core": _zero(), "aux": _zero()}
     for (provider, model, role), sums in by_cell.items():
-        for target in (providers[provider], models[(provider, model)], roles["core" if role in CORE_ROLES else "aux"]):
+        for target in (
+            providers[provider],
+            models[(provider, model)],
+            roles["core" if role in CORE_ROLES else "aux"],
+        ):
             for key in SUMS:
                 target[key] += sums[key]
 
@@ -227,3 +235,13 @@ def daily_tokens_by_provider(*, days: int = 30, now: dt.datetime | None = None) 
 def raw_window_filter(period: str, *, now: dt.datetime | None = None) -> Q:
     end = now or clock.now()
     return Q(created_at__gt=end - PERIODS[period], created_at__lte=end)
+
+
+def run_usage_by_phase_and_model(run_id: str) -> list[dict]:
+    """A run's recorded calls grouped by phase and model: tokens and cost of each."""
+    return list(
+        LlmUsageEvent.objects.filter(run_id=run_id)
+        .values("phase_id", "provider", "model")
+        .annotate(calls=Count("id"), tokens=Sum("total_tokens"), cost=Sum("cost_usd"))
+        .order_by("phase_id", "-tokens", "model")
+    )

@@ -10,7 +10,13 @@ from routing.config import ModelInfo
 
 ROLE = re.compile(r"^(builder|auditor|agent:[A-Za-z0-9_.\-]{1,80})$")
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
-TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_prompt_tokens", "reasoning_tokens")
+TOKEN_FIELDS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cached_prompt_tokens",
+    "reasoning_tokens",
+)
 
 
 class EventInvalid(Exception):

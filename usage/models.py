@@ -58,9 +58,7 @@ class UsageBucket(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["size", "start", "provider", "model", "role"], name="usage_bucket_unique"
-            )
+            models.UniqueConstraint(fields=["size", "start", "provider", "model", "role"], name="usage_bucket_unique")
         ]
 
     def __str__(self):
@@ -78,9 +76,7 @@ class RunUsageBucket(models.Model):
     calls = models.BigIntegerField(default=0)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["start", "run_id", "phase_id"], name="run_usage_bucket_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["start", "run_id", "phase_id"], name="run_usage_bucket_unique")]
 
     def __str__(self):
         return f"{self.start:%Y-%m-%d %H:00} {self.run_id}/{self.phase_id}"

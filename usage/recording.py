@@ -143,9 +143,10 @@ def _insert(events: list[UsageEvent]) -> None:
     if connection.vendor == "postgresql":
         # COPY is several times faster than INSERT for large files (see bench/record_usage_speed.py).
         table = LlmUsageEvent._meta.db_table
-        with connection.cursor() as cursor, cursor.cursor.copy(
-            f"COPY {table} ({', '.join(EVENT_COLUMNS)}) FROM STDIN"
-        ) as copy:
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(f"COPY {table} ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy,
+        ):
             for e in events:
                 copy.write_row(tuple(getattr(e, c) for c in EVENT_COLUMNS))
         return
@@ -167,7 +168,10 @@ def _add_to_buckets(events: list[UsageEvent]) -> None:
     run_sums: dict[tuple, list] = defaultdict(lambda: [0, Decimal(0), 0])
     for e in events:
         hour = hour_of(e.created_at)
-        for key in (("hour", hour, e.provider, e.model, e.role), ("day", day_of(hour), e.provider, e.model, e.role)):
+        for key in (
+            ("hour", hour, e.provider, e.model, e.role),
+            ("day", day_of(hour), e.provider, e.model, e.role),
+        ):
             row = sums[key]
             row[0] += e.prompt_tokens or 0
             row[1] += e.completion_tokens or 0
@@ -183,6 +187,7 @@ def _add_to_buckets(events: list[UsageEvent]) -> None:
     adapt_decimal = connection.ops.adapt_decimalfield_value
     bucket_table, run_table = UsageBucket._meta.db_table, RunUsageBucket._meta.db_table
     # One statement on both databases: insert the bucket, or add to it when it exists.
+    # Table names come from the models, never from input.
     with connection.cursor() as cursor:
         cursor.executemany(
             f"""INSERT INTO {bucket_table}
@@ -193,7 +198,7 @@ def _add_to_buckets(events: list[UsageEvent]) -> None:
                   completion_tokens = {bucket_table}.completion_tokens + excluded.completion_tokens,
                   total_tokens = {bucket_table}.total_tokens + excluded.total_tokens,
                   cost_usd = {bucket_table}.cost_usd + excluded.cost_usd,
-                  calls = {bucket_table}.calls + excluded.calls""",
+                  calls = {bucket_table}.calls + excluded.calls""",  # noqa: S608
             [
                 (size, adapt(start), p, m, r, a, b, c, adapt_decimal(d, 24, 10), n)
                 for (size, start, p, m, r), (a, b, c, d, n) in sorted(sums.items())
@@ -206,7 +211,7 @@ def _add_to_buckets(events: list[UsageEvent]) -> None:
                     ON CONFLICT (start, run_id, phase_id) DO UPDATE SET
                       total_tokens = {run_table}.total_tokens + excluded.total_tokens,
                       cost_usd = {run_table}.cost_usd + excluded.cost_usd,
-                      calls = {run_table}.calls + excluded.calls""",
+                      calls = {run_table}.calls + excluded.calls""",  # noqa: S608
                 [
                     (adapt(start), run_id, phase_id, t, adapt_decimal(c, 24, 10), n)
                     for (start, run_id, phase_id), (t, c, n) in sorted(run_sums.items())

@@ -8,7 +8,13 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from autopack_site.errors import InvalidInput
-from usage.aggregation import daily_tokens_by_provider, parse_period, raw_window_filter, top_runs_and_phases, usage_summary
+from usage.aggregation import (
+    daily_tokens_by_provider,
+    parse_period,
+    raw_window_filter,
+    top_runs_and_phases,
+    usage_summary,
+)
 from usage.models import LlmUsageEvent
 
 CHART_WIDTH, CHART_HEIGHT = 300, 100
@@ -46,10 +52,18 @@ def usage_chart(days: int = 30) -> dict:
     lines = []
     for index, (provider, values) in enumerate(series.items()):
         points = " ".join(
-            f"{i * step:.1f},{CHART_HEIGHT - (v / peak * CHART_HEIGHT if peak else 0):.1f}" for i, v in enumerate(values)
+            f"{i * step:.1f},{CHART_HEIGHT - (v / peak * CHART_HEIGHT if peak else 0):.1f}"
+            for i, v in enumerate(values)
         )
         lines.append({"provider": provider, "points": points, "colour": index % 6, "total": sum(values)})
-    return {"lines": lines, "peak": peak, "first": dates[0], "last": dates[-1], "width": CHART_WIDTH, "height": CHART_HEIGHT}
+    return {
+        "lines": lines,
+        "peak": peak,
+        "first": dates[0],
+        "last": dates[-1],
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+    }
 
 
 def usage_context(period: str) -> dict:

@@ -1,0 +1,110 @@
+import io
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from tests.usage.conftest import event
+from usage.models import LlmUsageEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args, stdin=None, monkeypatch=None):
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    try:
+        call_command("record_usage", *args, stdout=out, stderr=err)
+    except SystemExit as exit_:
+        code = exit_.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_one_event_from_flags(models_config):
+    code, out, _ = run(
+        "--provider=openai",
+        "--model=gpt-4o",
+        "--role=builder",
+        "--run-id=r1",
+        "--phase-id=p1",
+        "--prompt-tokens=10",
+        "--completion-tokens=5",
+        "--request-id=q1",
+        "--at=2026-01-02T03:04:05Z",
+    )
+    assert code == 0 and "Recorded 1 event" in out
+    stored = LlmUsageEvent.objects.get()
+    assert (stored.total_tokens, stored.run_id, stored.created_at.isoformat()) == (
+        15,
+        "r1",
+        "2026-01-02T03:04:05+00:00",
+    )
+    _, again, _ = run(
+        "--provider=openai",
+        "--model=gpt-4o",
+        "--role=builder",
+        "--run-id=r1",
+        "--phase-id=p1",
+        "--prompt-tokens=10",
+        "--completion-tokens=5",
+        "--request-id=q1",
+    )
+    assert "Duplicate" in again and LlmUsageEvent.objects.count() == 1
+
+
+def test_a_bad_flag_event_is_a_clear_error(models_config):
+    with pytest.raises(CommandError, match="role"):
+        call_command("record_usage", "--model=gpt-4o", "--role=boss", "--total-tokens=3")
+
+
+def write_lines(tmp_path, lines):
+    path = tmp_path / "usage.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_file_with_bad_lines_keeps_the_good_ones_and_reports_each_bad_one(tmp_path, models_config):
+    path = write_lines(
+        tmp_path,
+        [
+            json.dumps(event(request_id="a")),
+            "{not json",
+            json.dumps(event(request_id="b", cached_prompt_tokens=500)),
+            "",
+            json.dumps(event(request_id="c")),
+            '{"model": "gpt-4o", "role": "builder", "total_tokens": NaN}',
+        ],
+    )
+    code, out, err = run(f"--file={path}")
+    assert code == 1
+    assert "Imported 2, duplicates skipped 0, rejected 3" in out
+    assert "line 2: not valid JSON" in err
+    assert "line 3: cached_prompt_tokens" in err
+    assert "line 6: not valid JSON" in err
+    assert sorted(LlmUsageEvent.objects.values_list("request_id", flat=True)) == ["a", "c"]
+
+
+def test_rerunning_the_same_file_imports_nothing_twice(tmp_path, models_config):
+    path = write_lines(tmp_path, [json.dumps(event(request_id=f"id-{i}")) for i in range(50)])
+    assert run(f"--file={path}")[0] == 0
+    code, out, _ = run(f"--file={path}")
+    assert code == 0 and "Imported 0, duplicates skipped 50, rejected 0" in out
+    assert LlmUsageEvent.objects.count() == 50
+
+
+def test_a_changed_line_on_replay_is_rejected_not_overwritten(tmp_path, models_config):
+    run(f"--file={write_lines(tmp_path, [json.dumps(event(request_id='k'))])}")
+    code, out, err = run(f"--file={write_lines(tmp_path, [json.dumps(event(request_id='k', prompt_tokens=1))])}")
+    assert code == 1 and "line 1: request_id 'k' was recorded with other figures" in err
+    assert LlmUsageEvent.objects.get().prompt_tokens == 100
+
+
+def test_events_from_standard_input(monkeypatch, models_config):
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(event()) + "\n" + json.dumps(event()) + "\n"))
+    code, out, err = run("--file=-")
+    assert code == 0 and "Imported 2" in out and "lines read" in err
+
+
+def test_a_missing_file_is_a_clear_error(tmp_path, models_config):
+    with pytest.raises(CommandError, match="Cannot read"):
+        call_command("record_usage", f"--file={tmp_path / 'nope.jsonl'}")
