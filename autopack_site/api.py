@@ -64,6 +64,10 @@ def _check_text(text: str, path: str) -> None:
         raise InvalidInput("Text contains a lone surrogate", {path: "not valid Unicode"}) from None
 
 
+# One decoder for every request: json.loads with hooks would build a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
 def parse_json(raw: bytes):
     """Parse a request body as strict JSON: finite numbers, valid Unicode, bounded depth."""
     try:
@@ -71,12 +75,15 @@ def parse_json(raw: bytes):
     except UnicodeDecodeError:
         raise InvalidInput("Body is not valid UTF-8") from None
     try:
-        data = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        data = _DECODER.decode(text)
     except RecursionError:
         raise InvalidInput(f"JSON is nested deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:
         raise InvalidInput("Body is not valid JSON", {"body": str(exc)[:200]}) from None
-    _check_strings(data)
+    # Only a \u escape can smuggle in a NUL or a lone surrogate (raw ones are invalid UTF-8 or JSON),
+    # and only that many brackets can nest that deep: most bodies skip the walk.
+    if "\\u" in text or text.count("[") + text.count("{") > MAX_DEPTH:
+        _check_strings(data)
     return data
 
 

@@ -36,7 +36,7 @@ def _errors(*codes: int) -> dict:
         404: "Unknown run or phase",
         405: "Wrong method",
         409: "The run exists, or the move is illegal",
-        413: "Body over 1 MiB",
+        413: "Body over the endpoint's limit (1 MiB; 8 MiB for usage)",
         415: "Content-Type is not application/json",
     }
     return {str(c): {"description": text[c], "content": {"application/json": {"schema": ERROR}}} for c in codes}
@@ -247,6 +247,56 @@ def openapi_spec() -> dict:
                     "responses": {**_ok("#/components/schemas/PhaseChange"), **_errors(*WRITE_ERRORS)},
                 }
             },
+            "/api/usage": {
+                "post": {
+                    "summary": 'Record LLM usage: one event, or {"events": [...]} (at most 10,000)',
+                    "description": "Token fields: prompt_tokens counts all input (cached included), "
+                    "cached_prompt_tokens the cached part; completion_tokens all output (reasoning included). "
+                    "Anthropic's shape (input_tokens, output_tokens, cache_read_input_tokens) is accepted. "
+                    "A request_id replayed with the same figures is a duplicate; with other figures a 409. "
+                    "A batch with any bad event writes nothing. Body limit 8 MiB.",
+                    "operationId": "recordUsage",
+                    "security": security,
+                    "requestBody": _json_body(
+                        {
+                            "oneOf": [
+                                {"$ref": "#/components/schemas/UsageEvent"},
+                                {
+                                    "type": "object",
+                                    "required": ["events"],
+                                    "properties": {
+                                        "events": {
+                                            "type": "array",
+                                            "minItems": 1,
+                                            "maxItems": 10000,
+                                            "items": {"$ref": "#/components/schemas/UsageEvent"},
+                                        }
+                                    },
+                                },
+                            ]
+                        }
+                    ),
+                    "responses": {
+                        **_ok("#/components/schemas/UsageCounts", "201", "Recorded"),
+                        **_ok("#/components/schemas/UsageCounts", "200", "Nothing new: all duplicates"),
+                        **_errors(*WRITE_ERRORS),
+                    },
+                }
+            },
+            "/dashboard/usage": {
+                "get": {
+                    "summary": "Usage by provider, model and role over a rolling window, against quotas",
+                    "operationId": "usageSummary",
+                    "parameters": [
+                        {
+                            "name": "period",
+                            "in": "query",
+                            "schema": {"enum": ["day", "week", "month"], "default": "week"},
+                        }
+                    ],
+                    "responses": {**_ok("#/components/schemas/UsageSummary"), **_errors(400)},
+                }
+            },
             "/dashboard/runs/{run_id}/status": {
                 "get": {
                     "summary": "Live progress of a run",
@@ -407,6 +457,80 @@ SCHEMAS = {
             },
             "phase": {"$ref": "#/components/schemas/Phase"},
             "run": {"$ref": "#/components/schemas/RunSummary"},
+        },
+    },
+    "UsageEvent": {
+        "type": "object",
+        "required": ["model", "role"],
+        "properties": {
+            "provider": {"type": "string", "maxLength": 50, "description": "defaults to the catalog's provider"},
+            "model": {"type": "string", "maxLength": 100},
+            "role": {"type": "string", "pattern": "^(builder|auditor|agent:[A-Za-z0-9_.-]{1,80})$"},
+            "run_id": {"type": "string", "maxLength": 200},
+            "phase_id": {"type": "string", "maxLength": 100},
+            "prompt_tokens": TOKENS,
+            "completion_tokens": TOKENS,
+            "total_tokens": TOKENS,
+            "cached_prompt_tokens": TOKENS,
+            "reasoning_tokens": TOKENS,
+            "latency_ms": COUNT,
+            "status": {"enum": ["ok", "error"]},
+            "request_id": {"type": "string", "maxLength": 200},
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "UsageCounts": {
+        "type": "object",
+        "properties": {
+            "imported": {"type": "integer"},
+            "duplicates": {"type": "integer"},
+            "rejected": {"type": "integer"},
+        },
+    },
+    "UsageSums": {
+        "type": "object",
+        "properties": {
+            "prompt_tokens": {"type": "integer"},
+            "completion_tokens": {"type": "integer"},
+            "total_tokens": {"type": "integer"},
+            "cost_usd": {"type": "string", "description": "decimal, USD"},
+            "calls": {"type": "integer"},
+        },
+    },
+    "UsageSummary": {
+        "type": "object",
+        "properties": {
+            "period": {"enum": ["day", "week", "month"]},
+            "window_start": {"type": "string", "format": "date-time"},
+            "window_end": {"type": "string", "format": "date-time"},
+            "providers": {
+                "type": "array",
+                "items": {
+                    "allOf": [
+                        {"$ref": "#/components/schemas/UsageSums"},
+                        {
+                            "type": "object",
+                            "properties": {
+                                "provider": {"type": "string"},
+                                "cap_tokens": {"type": ["integer", "null"]},
+                                "cap_estimated": {"type": "boolean"},
+                                "percent_of_cap": {"type": ["number", "null"]},
+                                "level": {"enum": ["ok", "warning", "danger", "exceeded"]},
+                                "forecast": {"type": ["string", "null"], "format": "date-time"},
+                            },
+                        },
+                    ]
+                },
+            },
+            "models": {"type": "array", "items": {"$ref": "#/components/schemas/UsageSums"}},
+            "roles": {
+                "type": "object",
+                "properties": {
+                    "core": {"$ref": "#/components/schemas/UsageSums"},
+                    "aux": {"$ref": "#/components/schemas/UsageSums"},
+                },
+            },
+            "config_error": {"type": ["string", "null"]},
         },
     },
     "RunStatus": {

@@ -32,9 +32,7 @@ def plan(run_id="run-1", tiers=(("T1", 2), ("T2", 2)), **run_fields) -> dict:
         body["tiers"].append({"tier_id": tier_id, "tier_index": index, "name": f"Tier {tier_id}"})
         for _ in range(count):
             n += 1
-            body["phases"].append(
-                {"phase_id": f"P{n}", "phase_index": n - 1, "tier_id": tier_id, "name": f"Phase {n}"}
-            )
+            body["phases"].append({"phase_id": f"P{n}", "phase_index": n - 1, "tier_id": tier_id, "name": f"Phase {n}"})
     return body
 
 

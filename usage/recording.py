@@ -6,6 +6,7 @@ figures a conflict (rejected), never an overwrite.
 """
 
 import datetime as dt
+import operator
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -48,27 +49,34 @@ class BatchResult:
 
 def record_usage(**fields) -> BatchResult:
     """Record one event given as keyword fields (the Python API). Raises InvalidInput or Conflict."""
-    result = record_usage_events([fields], atomic_batch=True)
-    return result
+    return record_usage_events([fields], atomic_batch=True)
 
 
-def record_usage_events(items: list[dict], *, atomic_batch: bool, first_number: int = 0) -> BatchResult:
-    """Validate and record events. With `atomic_batch`, any bad event rejects the whole batch."""
+def record_usage_events(items: list[dict], *, atomic_batch: bool) -> BatchResult:
+    """Validate and record events. With `atomic_batch`, any bad event rejects the whole batch.
+
+    Rejections are reported by the item's position in `items`.
+    """
+    events, result = check_events(items, atomic_batch=atomic_batch)
+    return write_events(events, result, atomic_batch=atomic_batch)
+
+
+def check_events(items: list[dict], *, atomic_batch: bool) -> tuple[list[tuple[int, UsageEvent]], BatchResult]:
+    """Validate and price events without touching the database."""
     catalog, now = pricing_catalog(), clock.now()
     events: list[tuple[int, UsageEvent]] = []
     result = BatchResult()
     invalid: dict[str, str] = {}
-    for offset, item in enumerate(items):
-        number = first_number + offset
+    for position, item in enumerate(items):
         try:
-            events.append((number, parse_event(item, catalog=catalog, now=now)))
+            events.append((position, parse_event(item, catalog=catalog, now=now)))
         except EventInvalid as exc:
-            result.rejected.append((number, str(exc)))
+            result.rejected.append((position, str(exc)))
             for key, reason in exc.details.items():
-                invalid[f"events[{offset}].{key}" if len(items) > 1 else key] = reason
+                invalid[f"events[{position}].{key}" if len(items) > 1 else key] = reason
     if invalid and atomic_batch:
         raise InvalidInput("Invalid usage event" if len(items) == 1 else "Invalid usage events", invalid)
-    return write_events(events, result, atomic_batch=atomic_batch)
+    return events, result
 
 
 def write_events(events: list[tuple[int, UsageEvent]], result: BatchResult, *, atomic_batch: bool) -> BatchResult:
@@ -117,24 +125,35 @@ def _write(events, result: BatchResult, *, atomic_batch: bool) -> BatchResult:
     return fresh
 
 
+STORED_FIGURES = (
+    "provider",
+    "model",
+    "role",
+    "run_id",
+    "phase_id",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cached_prompt_tokens",
+    "reasoning_tokens",
+    "status",
+)
+
+
 def _stored_figures(request_ids: list[str]) -> dict[str, tuple]:
     found = {}
-    for start in range(0, len(request_ids), 5000):
-        chunk = request_ids[start : start + 5000]
-        for row in LlmUsageEvent.objects.filter(request_id__in=chunk).values_list(
-            "request_id",
-            "provider",
-            "model",
-            "role",
-            "run_id",
-            "phase_id",
-            "prompt_tokens",
-            "completion_tokens",
-            "total_tokens",
-            "cached_prompt_tokens",
-            "reasoning_tokens",
-            "status",
-        ):
+    if connection.vendor == "postgresql":
+        # One array parameter instead of thousands of IN placeholders.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT request_id, {', '.join(STORED_FIGURES)} FROM {LlmUsageEvent._meta.db_table} "  # noqa: S608
+                "WHERE request_id = ANY(%s)",
+                [request_ids],
+            )
+            return {row[0]: tuple(row[1:]) for row in cursor.fetchall()}
+    for start in range(0, len(request_ids), 500):
+        chunk = request_ids[start : start + 500]
+        for row in LlmUsageEvent.objects.filter(request_id__in=chunk).values_list("request_id", *STORED_FIGURES):
             found[row[0]] = tuple(row[1:])
     return found
 
@@ -147,8 +166,9 @@ def _insert(events: list[UsageEvent]) -> None:
             connection.cursor() as cursor,
             cursor.cursor.copy(f"COPY {table} ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy,
         ):
+            row_of = operator.attrgetter(*EVENT_COLUMNS)
             for e in events:
-                copy.write_row(tuple(getattr(e, c) for c in EVENT_COLUMNS))
+                copy.write_row(row_of(e))
         return
     LlmUsageEvent.objects.bulk_create(
         (LlmUsageEvent(**{c: getattr(e, c) for c in EVENT_COLUMNS}) for e in events), batch_size=500
@@ -164,59 +184,79 @@ def day_of(moment: dt.datetime) -> dt.datetime:
 
 
 def _add_to_buckets(events: list[UsageEvent]) -> None:
-    sums: dict[tuple, list] = defaultdict(lambda: [0, 0, 0, Decimal(0), 0])
+    hours: dict[tuple, list] = defaultdict(lambda: [0, 0, 0, Decimal(0), 0])
     run_sums: dict[tuple, list] = defaultdict(lambda: [0, Decimal(0), 0])
     for e in events:
         hour = hour_of(e.created_at)
-        for key in (
-            ("hour", hour, e.provider, e.model, e.role),
-            ("day", day_of(hour), e.provider, e.model, e.role),
-        ):
-            row = sums[key]
-            row[0] += e.prompt_tokens or 0
-            row[1] += e.completion_tokens or 0
-            row[2] += e.total_tokens
-            row[3] += e.cost_usd or 0
-            row[4] += 1
+        row = hours[(hour, e.provider, e.model, e.role)]
+        row[0] += e.prompt_tokens or 0
+        row[1] += e.completion_tokens or 0
+        row[2] += e.total_tokens
+        if e.cost_usd is not None:
+            row[3] += e.cost_usd
+        row[4] += 1
         if e.run_id:
             row = run_sums[(hour, e.run_id, e.phase_id)]
             row[0] += e.total_tokens
-            row[1] += e.cost_usd or 0
+            if e.cost_usd is not None:
+                row[1] += e.cost_usd
             row[2] += 1
-    adapt = connection.ops.adapt_datetimefield_value
-    adapt_decimal = connection.ops.adapt_decimalfield_value
-    bucket_table, run_table = UsageBucket._meta.db_table, RunUsageBucket._meta.db_table
-    # One statement on both databases: insert the bucket, or add to it when it exists.
-    # Table names come from the models, never from input.
+    # Days are sums of their hours.
+    sums: dict[tuple, list] = {}
+    for (hour, provider, model, role), values in hours.items():
+        sums[("hour", hour, provider, model, role)] = values
+        day = sums.setdefault(("day", day_of(hour), provider, model, role), [0, 0, 0, Decimal(0), 0])
+        for i, value in enumerate(values):
+            day[i] += value
+    bucket_rows = [(size, start, p, m, r, a, b, c, d, n) for (size, start, p, m, r), (a, b, c, d, n) in sums.items()]
+    run_rows = [(start, run_id, phase_id, t, c, n) for (start, run_id, phase_id), (t, c, n) in run_sums.items()]
+    _upsert_adding(UsageBucket, BUCKET_KEY, BUCKET_SUMS, bucket_rows)
+    if run_rows:
+        _upsert_adding(RunUsageBucket, RUN_BUCKET_KEY, RUN_BUCKET_SUMS, run_rows)
+
+
+BUCKET_KEY = ("size", "start", "provider", "model", "role")
+BUCKET_SUMS = ("prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "calls")
+RUN_BUCKET_KEY = ("start", "run_id", "phase_id")
+RUN_BUCKET_SUMS = ("total_tokens", "cost_usd", "calls")
+
+
+def _upsert_adding(model, key: tuple[str, ...], sums: tuple[str, ...], rows: list[tuple]) -> None:
+    """Insert each row, or add its sums to the row with the same key: one statement on both databases.
+
+    Table and column names come from the models, never from input.
+    """
+    table = model._meta.db_table
+    columns = (*key, *sums)
+    update = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in sums)
+    conflict = f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {update}"
+    # Sorted, so concurrent writers take the bucket rows' locks in one order and cannot deadlock.
+    rows.sort(key=lambda row: row[: len(key)])
     with connection.cursor() as cursor:
-        cursor.executemany(
-            f"""INSERT INTO {bucket_table}
-                (size, start, provider, model, role, prompt_tokens, completion_tokens, total_tokens, cost_usd, calls)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-                ON CONFLICT (size, start, provider, model, role) DO UPDATE SET
-                  prompt_tokens = {bucket_table}.prompt_tokens + excluded.prompt_tokens,
-                  completion_tokens = {bucket_table}.completion_tokens + excluded.completion_tokens,
-                  total_tokens = {bucket_table}.total_tokens + excluded.total_tokens,
-                  cost_usd = {bucket_table}.cost_usd + excluded.cost_usd,
-                  calls = {bucket_table}.calls + excluded.calls""",  # noqa: S608
-            [
-                (size, adapt(start), p, m, r, a, b, c, adapt_decimal(d, 24, 10), n)
-                for (size, start, p, m, r), (a, b, c, d, n) in sorted(sums.items())
-            ],
-        )
-        if run_sums:
-            cursor.executemany(
-                f"""INSERT INTO {run_table} (start, run_id, phase_id, total_tokens, cost_usd, calls)
-                    VALUES (%s, %s, %s, %s, %s, %s)
-                    ON CONFLICT (start, run_id, phase_id) DO UPDATE SET
-                      total_tokens = {run_table}.total_tokens + excluded.total_tokens,
-                      cost_usd = {run_table}.cost_usd + excluded.cost_usd,
-                      calls = {run_table}.calls + excluded.calls""",  # noqa: S608
-                [
-                    (adapt(start), run_id, phase_id, t, adapt_decimal(c, 24, 10), n)
-                    for (start, run_id, phase_id), (t, c, n) in sorted(run_sums.items())
-                ],
+        if connection.vendor == "postgresql":
+            # Many distinct buckets (a big file): COPY them into a scratch table, then one upsert.
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS scratch_{table} ON COMMIT DELETE ROWS AS "  # noqa: S608
+                f"SELECT {', '.join(columns)} FROM {table} WITH NO DATA"
             )
+            with cursor.cursor.copy(f"COPY scratch_{table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM scratch_{table} "  # noqa: S608
+                f"ORDER BY {', '.join(key)} {conflict}"
+            )
+            cursor.execute(f"TRUNCATE scratch_{table}")
+            return
+        adapt_time = connection.ops.adapt_datetimefield_value
+        cursor.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) {conflict}",  # noqa: S608
+            [tuple(adapt_time(v) if isinstance(v, dt.datetime) else _plain(v) for v in row) for row in rows],
+        )
+
+
+def _plain(value):
+    return str(value) if isinstance(value, Decimal) else value
 
 
 def _add_to_runs(events: list[UsageEvent]) -> None:

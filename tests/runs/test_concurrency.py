@@ -14,9 +14,7 @@ def test_concurrent_executors_never_lose_a_phase_update():
     """Eight threads each drive their own phases of one run; the run's sums and end state are exact."""
     threads, per_thread = 8, 3
     api = Api(Client())
-    api.start(
-        plan(tiers=tuple((f"T{t}", per_thread) for t in range(threads)), max_phases=threads * per_thread)
-    )
+    api.start(plan(tiers=tuple((f"T{t}", per_thread) for t in range(threads)), max_phases=threads * per_thread))
     errors = []
     barrier = threading.Barrier(threads)
 

@@ -155,9 +155,7 @@ def test_builder_success_awaits_audit_and_approve_completes(api):
     assert (phase["state"], phase["tokens_used"], phase["auditor_attempts"]) == ("COMPLETE", 5000, 1)
 
 
-@pytest.mark.parametrize(
-    ("status", "expected"), [("success", "GATE"), ("needs_review", "GATE"), ("failed", "FAILED")]
-)
+@pytest.mark.parametrize(("status", "expected"), [("success", "GATE"), ("needs_review", "GATE"), ("failed", "FAILED")])
 def test_builder_status_moves_the_phase(api, status, expected):
     api.start()
     api.post("/runs/run-1/phases/P1/builder_result", {"status": status})

@@ -10,7 +10,7 @@ from usage.models import LlmUsageEvent
 pytestmark = pytest.mark.django_db
 
 
-def run(*args, stdin=None, monkeypatch=None):
+def run(*args):
     out, err = io.StringIO(), io.StringIO()
     code = 0
     try:
@@ -100,7 +100,8 @@ def test_a_changed_line_on_replay_is_rejected_not_overwritten(tmp_path, models_c
 
 
 def test_events_from_standard_input(monkeypatch, models_config):
-    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(event()) + "\n" + json.dumps(event()) + "\n"))
+    lines = (json.dumps(event()) + "\n" + json.dumps(event()) + "\n").encode()
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(lines)))
     code, out, err = run("--file=-")
     assert code == 0 and "Imported 2" in out and "lines read" in err
 

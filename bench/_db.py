@@ -1,0 +1,27 @@
+"""Shared set-up for the benchmarks: a dedicated PostgreSQL database per size, migrated."""
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+
+
+def use_database(name: str) -> None:
+    """Create database `name` if needed, point Django at it and migrate. Call before importing models."""
+    import psycopg
+
+    with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    os.environ["DATABASE_URL"] = f"{SERVER}/{name}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "autopack_site.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
