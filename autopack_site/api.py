@@ -38,7 +38,7 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _check_strings(data) -> None:
+def check_strings(data) -> None:
     """Refuse what json.loads lets through but the database or later code cannot store."""
     stack = [(data, 1, "body")]
     while stack:
@@ -83,7 +83,7 @@ def parse_json(raw: bytes):
     # Only a \u escape can smuggle in a NUL or a lone surrogate (raw ones are invalid UTF-8 or JSON),
     # and only that many brackets can nest that deep: most bodies skip the walk.
     if "\\u" in text or text.count("[") + text.count("{") > MAX_DEPTH:
-        _check_strings(data)
+        check_strings(data)
     return data
 
 
@@ -116,8 +116,11 @@ def refuse_write(request) -> JsonResponse | None:
     return None
 
 
+NO_BODY = object()
+
+
 def read_json_body(request, *, limit: int, optional: bool):
-    """The parsed JSON body, or None when `optional` and the body is empty."""
+    """The parsed JSON body, or NO_BODY when `optional` and the body is empty (JSON null is a body)."""
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise _TooLarge(limit)
@@ -128,7 +131,7 @@ def read_json_body(request, *, limit: int, optional: bool):
     if len(raw) > limit:
         raise _TooLarge(limit)
     if optional and not raw.strip():
-        return None
+        return NO_BODY
     if request.content_type != "application/json":
         raise _WrongType()
     return parse_json(raw)
@@ -155,7 +158,7 @@ def api_view(*, methods: tuple[str, ...], write: bool = True, body_optional: boo
             if request.method not in methods:
                 return error_response(405, f"Method {request.method} not allowed here", {}, Allow=", ".join(methods))
             if not write:
-                return _call(view, request, *args, **kwargs)
+                return _call(view, request, *args, owns_transaction=False, **kwargs)
             refusal = refuse_write(request)
             if refusal is not None:
                 return refusal
@@ -170,7 +173,7 @@ def api_view(*, methods: tuple[str, ...], write: bool = True, body_optional: boo
                 return error_response(400, exc.message, exc.details)
             # One transaction per request: an error anywhere writes nothing.
             with transaction.atomic():
-                return _call(view, request, *args, **kwargs)
+                return _call(view, request, *args, owns_transaction=True, **kwargs)
 
         wrapper.json_api = True
         return csrf_exempt(wrapper)
@@ -178,12 +181,12 @@ def api_view(*, methods: tuple[str, ...], write: bool = True, body_optional: boo
     return decorator
 
 
-def _call(view, request, *args, **kwargs):
+def _call(view, request, *args, owns_transaction: bool, **kwargs):
     try:
         return view(request, *args, **kwargs)
     except DomainError as exc:
-        # The error is answered, not raised, so the surrounding atomic block must be told to roll back.
-        if transaction.get_connection().in_atomic_block:
+        # The error is answered, not raised, so our atomic block must be told to roll back.
+        if owns_transaction:
             transaction.set_rollback(True)
         return error_response(_status(exc), exc.message, exc.details)
 

@@ -6,7 +6,11 @@ from autopack_site.errors import InvalidInput
 
 BIGINT_MAX = 2**63 - 1
 INT_MAX = 2**31 - 1
-IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]*$")
+IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@+-]*")
+# Figures an executor reports are bounded so that the sums over a run's phases fit their columns.
+MAX_TOKENS = 10**12
+MAX_ISSUES = 100_000
+MAX_PHASES = 10_000
 
 
 class Fields:
@@ -49,7 +53,7 @@ class Fields:
             self.errors[self._at(key)] = f"may be at most {max_length} characters"
         elif choices is not None and value not in choices:
             self.errors[self._at(key)] = f"must be one of: {', '.join(choices)}"
-        elif identifier and not IDENTIFIER.match(value):
+        elif identifier and not IDENTIFIER.fullmatch(value):
             self.errors[self._at(key)] = "may hold only letters, digits and _ . : @ + - (not first)"
         return value
 

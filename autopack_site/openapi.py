@@ -25,6 +25,9 @@ STATES_TIER = ["PENDING", "IN_PROGRESS", "COMPLETE", "FAILED", "SKIPPED"]
 ID = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:@+-]*$", "maxLength": 100}
 COUNT = {"type": "integer", "minimum": 0, "maximum": 2147483647}
 TOKENS = {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}
+# What one report may carry, so that sums over a run fit (autopack_site.fields).
+TOKENS_IN = {"type": "integer", "minimum": 0, "maximum": 10**12}
+ISSUES_IN = {"type": "integer", "minimum": 0, "maximum": 100_000}
 TIME = {"type": ["string", "null"], "format": "date-time"}
 
 
@@ -161,9 +164,9 @@ def openapi_spec() -> dict:
                                 "state": {"enum": STATES_PHASE},
                                 "builder_attempts": COUNT,
                                 "auditor_attempts": COUNT,
-                                "tokens_used": TOKENS,
-                                "minor_issues_count": COUNT,
-                                "major_issues_count": COUNT,
+                                "tokens_used": TOKENS_IN,
+                                "minor_issues_count": ISSUES_IN,
+                                "major_issues_count": ISSUES_IN,
                             },
                         }
                     ),
@@ -206,7 +209,7 @@ def openapi_spec() -> dict:
                             "properties": {
                                 "status": {"enum": ["success", "failed", "needs_review"]},
                                 "builder_attempts": COUNT,
-                                "tokens_used": TOKENS,
+                                "tokens_used": TOKENS_IN,
                                 "suggested_issues": {"type": "array", "items": ISSUE},
                                 "patch_content": {"type": "string", "description": "accepted, not applied"},
                             },
@@ -239,7 +242,7 @@ def openapi_spec() -> dict:
                             "properties": {
                                 "recommendation": {"enum": ["approve", "revise", "escalate"]},
                                 "auditor_attempts": COUNT,
-                                "tokens_used": TOKENS,
+                                "tokens_used": TOKENS_IN,
                                 "issues_found": {"type": "array", "items": ISSUE},
                             },
                         }
@@ -368,8 +371,8 @@ SCHEMAS = {
                     "run_id": {**ID, "maxLength": 200},
                     "safety_profile": {"enum": ["normal", "safety_critical"], "default": "normal"},
                     "run_scope": {"enum": ["multi_tier", "single_tier"], "default": "multi_tier"},
-                    "token_cap": {**TOKENS, "minimum": 1, "default": 5000000},
-                    "max_phases": {**COUNT, "minimum": 1, "default": 25},
+                    "token_cap": {**TOKENS_IN, "minimum": 1, "default": 5000000},
+                    "max_phases": {**COUNT, "minimum": 1, "maximum": 10_000, "default": 25},
                     "max_duration_minutes": {**COUNT, "minimum": 1, "default": 120},
                 },
             },
@@ -468,11 +471,11 @@ SCHEMAS = {
             "role": {"type": "string", "pattern": "^(builder|auditor|agent:[A-Za-z0-9_.-]{1,80})$"},
             "run_id": {"type": "string", "maxLength": 200},
             "phase_id": {"type": "string", "maxLength": 100},
-            "prompt_tokens": TOKENS,
-            "completion_tokens": TOKENS,
-            "total_tokens": TOKENS,
-            "cached_prompt_tokens": TOKENS,
-            "reasoning_tokens": TOKENS,
+            "prompt_tokens": TOKENS_IN,
+            "completion_tokens": TOKENS_IN,
+            "total_tokens": TOKENS_IN,
+            "cached_prompt_tokens": TOKENS_IN,
+            "reasoning_tokens": TOKENS_IN,
             "latency_ms": COUNT,
             "status": {"enum": ["ok", "error"]},
             "request_id": {"type": "string", "maxLength": 200},

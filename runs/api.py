@@ -3,7 +3,7 @@
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 
-from autopack_site.api import api_view
+from autopack_site.api import NO_BODY, api_view
 from autopack_site.errors import InvalidInput, NotFound
 from runs import payloads, services
 from runs.models import Phase, Run
@@ -98,10 +98,7 @@ def update_phase_status(request, run_id, phase_id):
 @api_view(methods=("POST",), body_optional=True)
 def record_issue(request, run_id, phase_id):
     # The original executor sends these as query parameters with no body.
-    body = request.json
-    if body is None:
-        body = {key: request.GET.get(key) for key in ("issue_key", "severity", "source", "category")}
-        body["evidence_refs"] = request.GET.getlist("evidence_refs") or None
+    body = payloads.issue_from_query(request.GET) if request.json is NO_BODY else request.json
     issue = services.record_issue(run_id=run_id, phase_id=phase_id, issue=payloads.parse_record_issue(body))
     phase = issue.phase
     return JsonResponse(

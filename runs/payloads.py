@@ -2,8 +2,9 @@
 
 from dataclasses import dataclass, field
 
+from autopack_site.api import NO_BODY, check_strings
 from autopack_site.errors import InvalidInput
-from autopack_site.fields import BIGINT_MAX, INT_MAX, Fields
+from autopack_site.fields import INT_MAX, MAX_ISSUES, MAX_PHASES, MAX_TOKENS, Fields
 from runs.states import COMPLEXITIES, ISSUE_SEVERITIES, RUN_SCOPES, SAFETY_PROFILES, PhaseState, RunState
 
 
@@ -55,8 +56,8 @@ def parse_start(body) -> tuple[RunSpec, list[TierSpec], list[PhaseSpec]]:
             run_id=run_fields.string("run_id", required=True, identifier=True),
             safety_profile=run_fields.string("safety_profile", default="normal", choices=SAFETY_PROFILES),
             run_scope=run_fields.string("run_scope", default="multi_tier", choices=RUN_SCOPES),
-            token_cap=run_fields.integer("token_cap", default=5_000_000, minimum=1),
-            max_phases=run_fields.integer("max_phases", default=25, minimum=1, maximum=INT_MAX),
+            token_cap=run_fields.integer("token_cap", default=5_000_000, minimum=1, maximum=MAX_TOKENS),
+            max_phases=run_fields.integer("max_phases", default=25, minimum=1, maximum=MAX_PHASES),
             max_duration_minutes=run_fields.integer("max_duration_minutes", default=120, minimum=1, maximum=INT_MAX),
         )
     tiers = [
@@ -123,8 +124,9 @@ class PhaseReport:
 
 def _report(f: Fields, *keys: str) -> PhaseReport:
     report = PhaseReport()
+    limits = {"tokens_used": MAX_TOKENS, "minor_issues_count": MAX_ISSUES, "major_issues_count": MAX_ISSUES}
     for key in keys:
-        setattr(report, key, f.integer(key, maximum=BIGINT_MAX if key == "tokens_used" else INT_MAX))
+        setattr(report, key, f.integer(key, maximum=limits.get(key, INT_MAX)))
     return report
 
 
@@ -176,5 +178,13 @@ def parse_auditor_result(body) -> tuple[str, PhaseReport, list[IssueSpec]]:
 
 
 def require_object_or_empty(body) -> None:
-    if body is not None and not isinstance(body, dict):
+    if body is not NO_BODY and not isinstance(body, dict):
         raise InvalidInput("Invalid request", {"body": "must be a JSON object"})
+
+
+def issue_from_query(query) -> dict:
+    """The original executor's record_issue call: the issue's fields as query parameters, no body."""
+    body = {key: query.get(key) for key in ("issue_key", "severity", "source", "category")}
+    body["evidence_refs"] = query.getlist("evidence_refs") or None
+    check_strings(body)
+    return body

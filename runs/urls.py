@@ -1,38 +1,53 @@
-from django.urls import path
+from django.urls import path, register_converter
 
 from runs import api, views
+
+
+class IdConverter:
+    """A run or phase id in a URL: anything but a slash or a NUL, which no database text may hold."""
+
+    regex = "[^/\x00]+"
+
+    def to_python(self, value):
+        return value
+
+    def to_url(self, value):
+        return value
+
+
+register_converter(IdConverter, "id")
 
 api_urlpatterns = [
     path("runs/", api.list_runs, name="api-run-list"),
     path("runs/start", api.start_run, name="api-run-start"),
-    path("runs/<str:run_id>", api.run_detail, name="api-run-detail"),
-    path("runs/<str:run_id>/update_status", api.update_run_status, name="api-run-update-status"),
+    path("runs/<id:run_id>", api.run_detail, name="api-run-detail"),
+    path("runs/<id:run_id>/update_status", api.update_run_status, name="api-run-update-status"),
     path(
-        "runs/<str:run_id>/phases/<str:phase_id>/update_status",
+        "runs/<id:run_id>/phases/<id:phase_id>/update_status",
         api.update_phase_status,
         name="api-phase-update-status",
     ),
-    path("runs/<str:run_id>/phases/<str:phase_id>/record_issue", api.record_issue, name="api-record-issue"),
+    path("runs/<id:run_id>/phases/<id:phase_id>/record_issue", api.record_issue, name="api-record-issue"),
     path(
-        "runs/<str:run_id>/phases/<str:phase_id>/builder_result",
+        "runs/<id:run_id>/phases/<id:phase_id>/builder_result",
         api.builder_result,
         name="api-builder-result",
     ),
     path(
-        "runs/<str:run_id>/phases/<str:phase_id>/auditor_request",
+        "runs/<id:run_id>/phases/<id:phase_id>/auditor_request",
         api.auditor_request,
         name="api-auditor-request",
     ),
     path(
-        "runs/<str:run_id>/phases/<str:phase_id>/auditor_result",
+        "runs/<id:run_id>/phases/<id:phase_id>/auditor_result",
         api.auditor_result,
         name="api-auditor-result",
     ),
-    path("dashboard/runs/<str:run_id>/status", api.run_status, name="api-run-status"),
+    path("dashboard/runs/<id:run_id>/status", api.run_status, name="api-run-status"),
 ]
 
 dashboard_urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
-    path("dashboard/runs/<str:run_id>/", views.run_page, name="run-page"),
-    path("dashboard/runs/<str:run_id>/progress", views.run_progress_fragment, name="run-progress"),
+    path("dashboard/runs/<id:run_id>/", views.run_page, name="run-page"),
+    path("dashboard/runs/<id:run_id>/progress", views.run_progress_fragment, name="run-progress"),
 ]

@@ -38,7 +38,9 @@ def plan(run_id="run-1", tiers=(("T1", 2), ("T2", 2)), **run_fields) -> dict:
 
 @pytest.fixture(autouse=True)
 def _plain_static_storage(settings):
-    # Tests do not run collectstatic, so they use the finders instead of the hashed manifest.
+    # Tests do not run collectstatic, so they use the finders instead of the hashed manifest; and
+    # without autorefresh each new client would have WhiteNoise walk a collected STATIC_ROOT.
+    settings.WHITENOISE_AUTOREFRESH = True
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

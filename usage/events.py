@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from autopack_site.fields import BIGINT_MAX
+from autopack_site.fields import MAX_TOKENS
 from routing.config import ModelInfo
 
 ROLE = re.compile(r"^(builder|auditor|agent:[A-Za-z0-9_.\-]{1,80})$")
@@ -80,15 +80,15 @@ def _text(data, key, errors, *, required=False, max_length=200, default=""):
 
 def _count(data, key, errors):
     value = data.get(key)
-    if type(value) is int and 0 <= value <= BIGINT_MAX:
+    if type(value) is int and 0 <= value <= MAX_TOKENS:
         return value
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         errors[key] = "must be an integer"
         return None
-    if not 0 <= value <= BIGINT_MAX:
-        errors[key] = "must be between 0 and 2^63-1"
+    if not 0 <= value <= MAX_TOKENS:
+        errors[key] = f"must be between 0 and {MAX_TOKENS}"
         return None
     return value
 

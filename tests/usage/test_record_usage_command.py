@@ -103,7 +103,7 @@ def test_events_from_standard_input(monkeypatch, models_config):
     lines = (json.dumps(event()) + "\n" + json.dumps(event()) + "\n").encode()
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(lines)))
     code, out, err = run("--file=-")
-    assert code == 0 and "Imported 2" in out and "lines read" in err
+    assert code == 0 and "Imported 2" in out and "lines done" in err
 
 
 def test_a_missing_file_is_a_clear_error(tmp_path, models_config):
