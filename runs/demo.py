@@ -7,6 +7,7 @@ from runs import services
 from runs.models import Phase, Run
 from runs.payloads import IssueSpec, PhaseReport, PhaseSpec, RunSpec, TierSpec
 from runs.states import FINISHED_PHASE_STATES, PhaseState
+from usage.recording import record_usage
 
 DEMO_RUN_ID = "demo-run-001"
 
@@ -32,8 +33,33 @@ PHASES = [
 ]
 
 
+def load_demo_usage_history(days: int = 30) -> None:
+    """A month of earlier calls (planning agents, other runs' builders) so the usage chart has a shape."""
+    now = clock.now()
+    for day in range(days, 0, -1):
+        for n, (model, role, tokens) in enumerate(
+            (
+                ("gpt-4o", "builder", 180_000),
+                ("claude-sonnet-4-5", "builder", 240_000),
+                ("gpt-4o-mini", "agent:planner", 60_000),
+            )
+        ):
+            at = now - dt.timedelta(days=day, hours=n * 3)
+            volume = tokens * (1 + (day * 7 + n) % 5) // 3
+            prompt = volume * 4 // 5
+            record_usage(
+                provider="anthropic" if model.startswith("claude") else "openai",
+                model=model,
+                role=role,
+                prompt_tokens=prompt,
+                completion_tokens=volume - prompt,
+                request_id=f"demo-history:{day}:{n}",
+                created_at=at.isoformat(),
+            )
+
+
 def load_demo_run(run_id: str = DEMO_RUN_ID) -> Run:
-    """Create the demo run with four hours of history: tier 1 done, tier 2 under way."""
+    """Create the demo run with an hour of history: tier 1 done, tier 2 under way."""
     start = clock.now() - dt.timedelta(hours=1, minutes=10)
     with clock.frozen_at(start):
         services.start_run(
@@ -94,8 +120,27 @@ def load_demo_run(run_id: str = DEMO_RUN_ID) -> Run:
     return Run.objects.get(run_id=run_id)
 
 
+def _record_call(*, run_id, phase_id, role, model, tokens):
+    """The LLM call behind a demo step, recorded as LlmService would record it."""
+    prompt = tokens * 3 // 4
+    record_usage(
+        provider="anthropic" if model.startswith("claude") else "openai",
+        model=model,
+        role=role,
+        run_id=run_id,
+        phase_id=phase_id,
+        prompt_tokens=prompt,
+        completion_tokens=tokens - prompt,
+        cached_prompt_tokens=prompt // 3,
+        latency_ms=4_000 + tokens // 20,
+        request_id=f"{run_id}:{phase_id}:{role}:{clock.now().isoformat()}",
+        created_at=clock.now().isoformat(),
+    )
+
+
 def _builder(*, run_id, phase_id, attempts, tokens):
-    services.record_builder_result(
+    _record_call(run_id=run_id, phase_id=phase_id, role="builder", model="claude-sonnet-4-5", tokens=tokens // 2)
+    return services.record_builder_result(
         run_id=run_id,
         phase_id=phase_id,
         status="success",
@@ -105,7 +150,8 @@ def _builder(*, run_id, phase_id, attempts, tokens):
 
 
 def _auditor(*, run_id, phase_id, verdict, attempts, tokens, issues):
-    services.record_auditor_result(
+    _record_call(run_id=run_id, phase_id=phase_id, role="auditor", model="gpt-4o", tokens=tokens // 3)
+    return services.record_auditor_result(
         run_id=run_id,
         phase_id=phase_id,
         recommendation=verdict,
@@ -128,17 +174,12 @@ def advance_demo_run(run_id: str = DEMO_RUN_ID) -> Phase | None:
         return services.update_phase_status(run_id=run_id, phase_id=phase.phase_id, state=PhaseState.EXECUTING)
     tokens = phase.reported_tokens + 40_000
     if phase.state == PhaseState.EXECUTING:
-        return services.record_builder_result(
-            run_id=run_id,
-            phase_id=phase.phase_id,
-            status="success",
-            report=PhaseReport(builder_attempts=phase.builder_attempts + 1, tokens_used=tokens),
-            issues=[],
-        )
-    return services.record_auditor_result(
+        return _builder(run_id=run_id, phase_id=phase.phase_id, attempts=phase.builder_attempts + 1, tokens=tokens)
+    return _auditor(
         run_id=run_id,
         phase_id=phase.phase_id,
-        recommendation="approve",
-        report=PhaseReport(auditor_attempts=phase.auditor_attempts + 1, tokens_used=tokens),
-        issues=[],
+        verdict="approve",
+        attempts=phase.auditor_attempts + 1,
+        tokens=tokens,
+        issues=(),
     )

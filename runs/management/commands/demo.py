@@ -2,7 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from runs.demo import DEMO_RUN_ID, advance_demo_run, load_demo_run
+from runs.demo import DEMO_RUN_ID, advance_demo_run, load_demo_run, load_demo_usage_history
 from runs.models import Run
 
 
@@ -23,6 +23,8 @@ class Command(BaseCommand):
             raise CommandError("A demo run id starts with 'demo-' so the dashboard labels it as demo data.")
         run = Run.objects.filter(run_id=run_id).first()
         if run is None:
+            if not Run.objects.exists():
+                load_demo_usage_history()
             run = load_demo_run(run_id)
             self.stdout.write(f"Loaded demo run {run_id} ({run.state}).")
         else:
