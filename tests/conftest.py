@@ -2,6 +2,7 @@ import copy
 import json
 
 import pytest
+import yaml
 
 QUICK_START = {
     "run": {
@@ -45,6 +46,27 @@ def _plain_static_storage(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture
+def models_config(tmp_path, settings):
+    """Write a models.yaml for the test and point the settings at it; returns a function to rewrite it."""
+    path = tmp_path / "models.yaml"
+
+    def write(data: dict):
+        path.write_text(yaml.safe_dump(data))
+        settings.AUTOPACK_MODELS_CONFIG = str(path)
+        return path
+
+    write(
+        {
+            "provider_quotas": {
+                "openai": {"daily_token_cap": 1000, "weekly_token_cap": 5000, "monthly_token_cap": 20000},
+                "anthropic": {"weekly_token_cap": 7000},
+            }
+        }
+    )
+    return write
 
 
 class Api:
