@@ -4,6 +4,7 @@ The server never writes the file. Every problem is reported with its key path; w
 broken `get_config()` raises `ConfigError` and callers show that error.
 """
 
+import functools
 import threading
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -14,6 +15,9 @@ from django.conf import settings
 
 from routing.catalog import BUILTIN_MODELS, BUILTIN_PROVIDERS
 
+ROLES = ("builder", "auditor")
+COMPLEXITIES = ("low", "medium", "high")
+GENERAL = "general"
 KNOWN_TOP_LEVEL_KEYS = {
     "models",
     "providers",
@@ -69,11 +73,36 @@ class ProviderEndpoint:
 
 
 @dataclass(frozen=True)
+class RoutingRules:
+    """The routing half of models.yaml, in the original Autopack format."""
+
+    # complexity -> role -> model
+    complexity_models: dict[str, dict[str, str]] = field(default_factory=dict)
+    # category -> role -> model
+    category_models: dict[str, dict[str, str]] = field(default_factory=dict)
+    category_descriptions: dict[str, str] = field(default_factory=dict)
+    quota_routing_enabled: bool = False
+    never_fallback_categories: frozenset[str] = frozenset()
+    # category (or "<complexity>_complexity_general") -> models
+    fallbacks: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    default_fallbacks: tuple[str, ...] = ()
+    # role -> model, from defaults.high_risk_<role>
+    defaults: dict[str, str] = field(default_factory=dict)
+
+    def categories(self) -> list[str]:
+        """Every category the file names, "general" (a phase with no special category) included."""
+        names = set(self.category_models) | {GENERAL}
+        names |= {c for c in self.fallbacks if not c.endswith("_complexity_general")}
+        return sorted(names, key=lambda c: (c == GENERAL, c))
+
+
+@dataclass(frozen=True)
 class ModelsConfig:
     source: str
     models: dict[str, ModelInfo]
     providers: dict[str, ProviderEndpoint]
     provider_quotas: dict[str, ProviderQuota]
+    routing: RoutingRules = field(default_factory=RoutingRules)
     raw: dict = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
@@ -177,9 +206,117 @@ def parse_config(data, source: str) -> ModelsConfig:
             ratio = 0.8
         quotas[str(name)] = ProviderQuota(str(name), soft_limit_ratio=float(ratio), **caps)
 
+    routing = _parse_routing(data, models, problems, warnings)
     if problems.items:
         raise ConfigError(source, problems.items)
-    return ModelsConfig(source, models, providers, quotas, data, tuple(warnings))
+    return ModelsConfig(source, models, providers, quotas, routing, data, tuple(warnings))
+
+
+def _model_name(value, path: str, models: dict, problems: _Problems) -> str | None:
+    if not isinstance(value, str) or not value:
+        problems.add(path, "must be a model name")
+        return None
+    if value not in models:
+        problems.add(path, f"unknown model {value!r}: add it under `models` with its provider and prices")
+        return None
+    return value
+
+
+def _model_list(value, path: str, models: dict, problems: _Problems) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        problems.add(path, "must be a list of model names")
+        return ()
+    names = (_model_name(v, f"{path}[{i}]", models, problems) for i, v in enumerate(value))
+    return tuple(n for n in names if n)
+
+
+def _parse_routing(data: dict, models: dict, problems: _Problems, warnings: list[str]) -> RoutingRules:
+    complexity_models: dict[str, dict[str, str]] = {}
+    for level, spec in _section(data, "complexity_models", problems).items():
+        path = f"complexity_models.{level}"
+        if level not in COMPLEXITIES:
+            problems.add(path, f"unknown complexity (known: {', '.join(COMPLEXITIES)})")
+            continue
+        if not isinstance(spec, dict):
+            problems.add(path, "must be a mapping of role to model")
+            continue
+        for key, value in spec.items():
+            if key in ROLES:
+                if name := _model_name(value, f"{path}.{key}", models, problems):
+                    complexity_models.setdefault(level, {})[key] = name
+            else:
+                warnings.append(f"{path}.{key}: not used by Autopack Dashboard; ignored")
+
+    category_models: dict[str, dict[str, str]] = {}
+    descriptions: dict[str, str] = {}
+    for category, spec in _section(data, "category_models", problems).items():
+        path = f"category_models.{category}"
+        if spec is None:
+            spec = {}
+        if not isinstance(spec, dict):
+            problems.add(path, "must be a mapping")
+            continue
+        category_models[str(category)] = {}
+        for key, value in spec.items():
+            role = key.removesuffix("_model_override")
+            if key == "description":
+                descriptions[str(category)] = str(value)
+            elif role in ROLES and key.endswith("_model_override"):
+                if name := _model_name(value, f"{path}.{key}", models, problems):
+                    category_models[str(category)][role] = name
+            else:
+                warnings.append(f"{path}.{key}: not used by Autopack Dashboard; ignored")
+
+    quota = _section(data, "quota_routing", problems)
+    enabled = quota.get("enabled", False)
+    if not isinstance(enabled, bool):
+        problems.add("quota_routing.enabled", "must be true or false")
+        enabled = False
+    never = quota.get("never_fallback_categories", []) or []
+    if not isinstance(never, list) or not all(isinstance(c, str) for c in never):
+        problems.add("quota_routing.never_fallback_categories", "must be a list of category names")
+        never = []
+
+    strategy = _section(data, "fallback_strategy", problems)
+    fallbacks = {}
+    by_category = strategy.get("by_category") or {}
+    if not isinstance(by_category, dict):
+        problems.add("fallback_strategy.by_category", "must be a mapping")
+        by_category = {}
+    for category, spec in by_category.items():
+        path = f"fallback_strategy.by_category.{category}"
+        if not isinstance(spec, dict) or "fallbacks" not in spec:
+            problems.add(path, "must be a mapping with a `fallbacks` list")
+            continue
+        fallbacks[str(category)] = _model_list(spec["fallbacks"], f"{path}.fallbacks", models, problems)
+    default_fallbacks = ()
+    if "default_fallbacks" in strategy:
+        default_fallbacks = _model_list(
+            strategy["default_fallbacks"], "fallback_strategy.default_fallbacks", models, problems
+        )
+    for key in strategy:
+        if key not in ("by_category", "default_fallbacks"):
+            warnings.append(f"fallback_strategy.{key}: not used by Autopack Dashboard; ignored")
+
+    defaults = {}
+    for key, value in _section(data, "defaults", problems).items():
+        role = key.removeprefix("high_risk_")
+        if key.startswith("high_risk_") and role in ROLES:
+            if name := _model_name(value, f"defaults.{key}", models, problems):
+                defaults[role] = name
+        else:
+            warnings.append(f"defaults.{key}: not used by Autopack Dashboard; ignored")
+
+    return RoutingRules(
+        complexity_models=complexity_models,
+        category_models=category_models,
+        category_descriptions=descriptions,
+        quota_routing_enabled=enabled,
+        never_fallback_categories=frozenset(never),
+        fallbacks=fallbacks,
+        default_fallbacks=default_fallbacks,
+        defaults=defaults,
+    )
 
 
 def _section(data: dict, key: str, problems: _Problems) -> dict:
@@ -235,6 +372,11 @@ def get_config() -> ModelsConfig:
     return result
 
 
+@functools.cache
+def builtin_config() -> ModelsConfig:
+    return parse_config({}, "built-in catalog")
+
+
 def pricing_catalog() -> dict[str, ModelInfo]:
     """Prices to record usage with: the config's, or the built-in catalog while the file is broken.
 
@@ -243,4 +385,4 @@ def pricing_catalog() -> dict[str, ModelInfo]:
     try:
         return get_config().models
     except ConfigError:
-        return parse_config({}, "built-in catalog").models
+        return builtin_config().models

@@ -29,6 +29,8 @@ class LlmUsageEvent(models.Model):
     # Unique when given: replaying an event with the same request_id records nothing.
     request_id = models.CharField(max_length=200, null=True, blank=True, unique=True)
     created_at = models.DateTimeField()
+    # The router's decision for this call: model asked for, model used, why, quota figures seen.
+    decision = models.JSONField(null=True, blank=True)
 
     class Meta:
         indexes = [

@@ -1,0 +1,224 @@
+"""Model selection for each Builder and Auditor call.
+
+Precedence: run override → global override → category override → complexity default → defaults.
+With `quota_routing.enabled`, critical categories (`never_fallback_categories`) keep their model
+past the soft limit and fail fast when the provider is exhausted; other categories walk their whole
+fallback chain for a provider under its soft limit and not cooling down.
+"""
+
+from dataclasses import asdict, dataclass, field
+
+from django.db.models import Q
+
+from autopack_site import clock
+from routing.config import COMPLEXITIES, GENERAL, ROLES, ModelsConfig, get_config
+from routing.models import ModelOverride
+from routing.quotas import ProviderState, provider_states
+
+
+class RoutingError(Exception):
+    """The call cannot be routed (bad role or complexity, or a model outside the catalog)."""
+
+
+class QuotaExhausted(RoutingError):
+    def __init__(self, provider: str, window: str, used: int, cap: int, detail: str = ""):
+        self.provider, self.window, self.used, self.cap = provider, window, used, cap
+        super().__init__(
+            f"{provider} has used {used:,} of its {window}ly cap of {cap:,} tokens" + (f"; {detail}" if detail else "")
+        )
+
+
+@dataclass
+class Decision:
+    role: str
+    category: str
+    complexity: str
+    model: str
+    provider: str
+    baseline_model: str
+    source: str
+    # What the YAML or an override chose, before quotas had their say.
+    chosen_model: str = ""
+    reasons: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    quota: dict = field(default_factory=dict)
+
+    @property
+    def is_redirected(self) -> bool:
+        """True when quotas or cooldowns moved the call off the chosen model."""
+        return self.model != self.chosen_model
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def baseline(config: ModelsConfig, role: str, category: str, complexity: str) -> tuple[str, str, str]:
+    """The YAML's choice: (model, source, reason)."""
+    rules = config.routing
+    chosen = rules.category_models.get(category, {}).get(role)
+    if chosen:
+        return chosen, "yaml", f"category_models.{category}.{role}_model_override"
+    chosen = rules.complexity_models.get(complexity, {}).get(role)
+    if chosen:
+        return chosen, "yaml", f"complexity_models.{complexity}.{role}"
+    chosen = rules.defaults.get(role)
+    if chosen:
+        return chosen, "yaml", f"defaults.high_risk_{role}"
+    raise RoutingError(f"models.yaml names no model for {role} at {complexity} complexity in category {category}")
+
+
+def matching_override(overrides: list[ModelOverride], role: str, category: str, complexity: str):
+    """The most specific override that applies: category and complexity, then category, then complexity."""
+    fitting = [
+        o for o in overrides if o.role == role and o.category in ("", category) and o.complexity in ("", complexity)
+    ]
+    return max(fitting, key=lambda o: o.specificity, default=None)
+
+
+def load_overrides(run_id: str | None) -> tuple[list[ModelOverride], list[ModelOverride]]:
+    """(run overrides, global overrides), from one query."""
+    wanted = Q(scope=ModelOverride.GLOBAL)
+    if run_id:
+        wanted |= Q(scope=ModelOverride.RUN, run__run_id=run_id)
+    rows = list(ModelOverride.objects.filter(wanted))
+    return [o for o in rows if o.scope == ModelOverride.RUN], [o for o in rows if o.scope == ModelOverride.GLOBAL]
+
+
+def select(
+    role: str,
+    category: str | None,
+    complexity: str | None,
+    run=None,
+    *,
+    config: ModelsConfig | None = None,
+    overrides: tuple[list, list] | None = None,
+    states: dict[str, ProviderState] | None = None,
+) -> Decision:
+    """Choose the model for one call. Raises ConfigError, RoutingError or QuotaExhausted."""
+    config = config or get_config()
+    if role not in ROLES:
+        raise RoutingError(f"unknown role {role!r} (known: {', '.join(ROLES)})")
+    complexity = complexity or "medium"
+    if complexity not in COMPLEXITIES:
+        raise RoutingError(f"unknown complexity {complexity!r} (known: {', '.join(COMPLEXITIES)})")
+    category = category or GENERAL
+    run_id = getattr(run, "run_id", run)
+    run_overrides, global_overrides = overrides if overrides is not None else load_overrides(run_id)
+
+    base_model, source, reason = baseline(config, role, category, complexity)
+    decision_model, reasons = base_model, [f"baseline {base_model} from {reason}"]
+    for scope_name, candidates in (("run override", run_overrides), ("global override", global_overrides)):
+        chosen = matching_override(candidates, role, category, complexity)
+        if chosen:
+            decision_model, source = chosen.model, scope_name
+            reasons.append(f"{scope_name} → {chosen.model}" + (f" ({chosen.note})" if chosen.note else ""))
+            break
+    info = config.model(decision_model)
+    if info is None:
+        raise RoutingError(f"model {decision_model!r} is not in the catalog")
+    decision = Decision(
+        role, category, complexity, decision_model, info.provider, base_model, source, decision_model, reasons
+    )
+    if not config.routing.quota_routing_enabled:
+        return decision
+
+    states = states if states is not None else provider_states(config)
+    state = states.get(info.provider)
+    if state:
+        decision.quota[info.provider] = state.figures()
+    if source != "yaml":
+        _warn_if_pressed(decision, state)
+        return decision
+    if category in config.routing.never_fallback_categories:
+        return _keep_critical(decision, state)
+    return _walk_chain(decision, config, states)
+
+
+def _warn_if_pressed(decision: Decision, state: ProviderState | None) -> None:
+    if state is None:
+        return
+    if state.is_cooling(clock.now()):
+        decision.warnings.append(f"{state.provider} is cooling down until {state.cooldown_until:%H:%M:%S} UTC")
+    window = state.exhausted_window or state.soft_window
+    if window:
+        limit = "cap" if window.used >= window.cap else "soft limit"
+        decision.warnings.append(f"over its {limit}: {state.describe(window)}")
+
+
+def _keep_critical(decision: Decision, state: ProviderState | None) -> Decision:
+    if state and (window := state.exhausted_window):
+        raise QuotaExhausted(
+            state.provider,
+            window.window,
+            window.used,
+            window.cap,
+            f"{decision.category} is never downgraded, so the call fails rather than fall back",
+        )
+    _warn_if_pressed(decision, state)
+    if decision.warnings:
+        decision.reasons.append(f"{decision.category} is never downgraded: keeping {decision.model}")
+    return decision
+
+
+def chain_for(config: ModelsConfig, category: str, complexity: str) -> list[str]:
+    rules = config.routing
+    chain = [
+        *rules.fallbacks.get(category, ()),
+        *rules.fallbacks.get(f"{complexity}_complexity_general", ()),
+        *rules.default_fallbacks,
+    ]
+    return list(dict.fromkeys(chain))
+
+
+def _usable(state: ProviderState | None, now) -> bool:
+    return state is None or (not state.soft_window and not state.exhausted_window and not state.is_cooling(now))
+
+
+def _walk_chain(decision: Decision, config: ModelsConfig, states: dict[str, ProviderState]) -> Decision:
+    now = clock.now()
+    state = states.get(decision.provider)
+    if _usable(state, now):
+        return decision
+    why = _pressure(state, now)
+    candidates = [
+        decision.model,
+        *[m for m in chain_for(config, decision.category, decision.complexity) if m != decision.model],
+    ]
+    for model in candidates[1:]:
+        provider = config.model(model).provider
+        if _usable(states.get(provider), now):
+            decision.reasons.append(f"{decision.provider}: {why}; fell back to {model}")
+            _take(decision, model, provider, states)
+            return decision
+    # Nobody is under the soft limit: the least-used provider that is not exhausted, with a warning.
+    open_ones = []
+    for position, model in enumerate(candidates):
+        provider = config.model(model).provider
+        other = states.get(provider)
+        if other and (other.exhausted_window or other.is_cooling(now)):
+            continue
+        open_ones.append((other.tightest_share if other else 0.0, position, model, provider))
+    if not open_ones:
+        detail = "every model in the fallback chain is on an exhausted or cooling-down provider"
+        if worst := state.exhausted_window:
+            raise QuotaExhausted(decision.provider, worst.window, worst.used, worst.cap, detail)
+        raise RoutingError(f"{decision.provider} is {why}; {detail}")
+    _, _, model, provider = min(open_ones)
+    decision.warnings.append(f"every provider in the chain is over its soft limit; {provider} has the most room")
+    if model != decision.model:
+        decision.reasons.append(f"{decision.provider}: {why}; fell back to {model}")
+    _take(decision, model, provider, states)
+    return decision
+
+
+def _pressure(state: ProviderState, now) -> str:
+    if state.is_cooling(now):
+        return f"cooling down until {state.cooldown_until:%H:%M:%S} UTC ({state.cooldown_reason})"
+    window = state.exhausted_window or state.soft_window
+    return f"over its {'cap' if window.used >= window.cap else 'soft limit'} ({state.describe(window)})"
+
+
+def _take(decision: Decision, model: str, provider: str, states: dict[str, ProviderState]) -> None:
+    decision.model, decision.provider = model, provider
+    if provider in states:
+        decision.quota[provider] = states[provider].figures()

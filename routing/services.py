@@ -1,0 +1,173 @@
+"""Every change to overrides and cooldowns, and the mapping matrix the dashboard and API read."""
+
+import datetime as dt
+
+from django.db import transaction
+
+from autopack_site import clock
+from autopack_site.errors import InvalidInput, NotFound
+from routing.config import COMPLEXITIES, ROLES, ConfigError, get_config
+from routing.models import ModelOverride, OverrideChange, ProviderCooldown
+from routing.quotas import forget_cached_states, provider_states
+from routing.router import RoutingError, baseline, load_overrides, select
+from runs.models import Run
+
+COOLDOWN_BASE_SECONDS = 15
+COOLDOWN_MAX_SECONDS = 15 * 60
+
+
+def _check_keys(*, scope: str, run_id: str | None, role: str, category: str, complexity: str) -> Run | None:
+    errors = {}
+    if scope not in (ModelOverride.GLOBAL, ModelOverride.RUN):
+        errors["scope"] = "must be global or run"
+    if role not in ROLES:
+        errors["role"] = f"must be one of: {', '.join(ROLES)}"
+    if complexity not in ("", *COMPLEXITIES):
+        errors["complexity"] = f"must be one of: {', '.join(COMPLEXITIES)} (or empty for any)"
+    if len(category) > 100:
+        errors["category"] = "may be at most 100 characters"
+    if scope == ModelOverride.RUN and not run_id:
+        errors["run_id"] = "is required for a run override"
+    if errors:
+        raise InvalidInput("Invalid override", errors)
+    if scope != ModelOverride.RUN:
+        return None
+    run = Run.objects.filter(run_id=run_id).first()
+    if run is None:
+        raise NotFound(f"Run '{run_id}' not found")
+    return run
+
+
+@transaction.atomic
+def set_override(
+    *,
+    scope: str,
+    role: str,
+    category: str,
+    complexity: str,
+    model: str,
+    run_id: str | None = None,
+    note: str = "",
+    changed_by: str = "",
+    via: str,
+) -> ModelOverride:
+    """Create or change an override, and log the change. The YAML file is never written."""
+    run = _check_keys(scope=scope, run_id=run_id, role=role, category=category, complexity=complexity)
+    if get_config().model(model) is None:
+        raise InvalidInput("Invalid override", {"model": f"unknown model {model!r}: not in the catalog"})
+    now = clock.now()
+    # Lock the matching row: two people may set the same cell at once.
+    existing = (
+        ModelOverride.objects.select_for_update()
+        .filter(scope=scope, run=run, role=role, category=category, complexity=complexity)
+        .first()
+    )
+    old_model = existing.model if existing else ""
+    if existing is None:
+        existing = ModelOverride(
+            scope=scope, run=run, role=role, category=category, complexity=complexity, created_at=now
+        )
+    existing.model, existing.note, existing.changed_by, existing.updated_at = model, note, changed_by, now
+    existing.save()
+    _log("set", existing, run_id, old_model, model, changed_by, via, now)
+    return existing
+
+
+@transaction.atomic
+def reset_override(
+    *, scope: str, role: str, category: str, complexity: str, run_id: str | None = None, changed_by: str = "", via: str
+) -> bool:
+    """Remove an override (the YAML's choice applies again); False when there was none."""
+    run = _check_keys(scope=scope, run_id=run_id, role=role, category=category, complexity=complexity)
+    existing = (
+        ModelOverride.objects.select_for_update()
+        .filter(scope=scope, run=run, role=role, category=category, complexity=complexity)
+        .first()
+    )
+    if existing is None:
+        return False
+    existing.delete()
+    _log("reset", existing, run_id, existing.model, "", changed_by, via, clock.now())
+    return True
+
+
+def _log(action, override, run_id, old_model, new_model, changed_by, via, now) -> None:
+    OverrideChange.objects.create(
+        action=action,
+        scope=override.scope,
+        run_id=run_id or "",
+        role=override.role,
+        category=override.category,
+        complexity=override.complexity,
+        old_model=old_model,
+        new_model=new_model,
+        changed_by=changed_by,
+        via=via,
+        created_at=now,
+    )
+
+
+@transaction.atomic
+def put_in_cooldown(*, provider: str, reason: str, retry_after: float | None = None) -> ProviderCooldown:
+    """Keep every worker off a provider for a while: Retry-After when given, else exponential."""
+    now = clock.now()
+    row = ProviderCooldown.objects.select_for_update().filter(provider=provider).first()
+    recent = row is not None and row.until > now - dt.timedelta(seconds=COOLDOWN_MAX_SECONDS)
+    failures = row.failures + 1 if recent else 1
+    seconds = retry_after if retry_after is not None else COOLDOWN_BASE_SECONDS * 2 ** (failures - 1)
+    seconds = min(max(seconds, 1), COOLDOWN_MAX_SECONDS)
+    row, _ = ProviderCooldown.objects.update_or_create(
+        provider=provider,
+        defaults={
+            "until": now + dt.timedelta(seconds=seconds),
+            "reason": reason[:300],
+            "failures": failures,
+            "updated_at": now,
+        },
+    )
+    forget_cached_states()
+    return row
+
+
+def model_matrix(run_id: str | None = None) -> dict:
+    """Every (role, category, complexity) cell: the YAML's model, the effective one now, and why."""
+    config = get_config()
+    run_overrides, global_overrides = load_overrides(run_id)
+    states = provider_states(config)
+    cells = []
+    for role in ROLES:
+        for category in config.routing.categories():
+            for complexity in COMPLEXITIES:
+                cell = {"role": role, "category": category, "complexity": complexity}
+                try:
+                    cell["baseline_model"] = baseline(config, role, category, complexity)[0]
+                    decision = select(
+                        role,
+                        category,
+                        complexity,
+                        config=config,
+                        overrides=(run_overrides, global_overrides),
+                        states=states,
+                    )
+                except RoutingError as exc:
+                    cell.update(effective_model=None, source=None, reasons=[], warnings=[], error=str(exc))
+                else:
+                    cell.update(
+                        effective_model=decision.model,
+                        provider=decision.provider,
+                        source=decision.source,
+                        reasons=decision.reasons,
+                        warnings=decision.warnings,
+                        redirected=decision.is_redirected,
+                        error=None,
+                    )
+                cells.append(cell)
+    return {"run_id": run_id, "cells": cells}
+
+
+def config_error() -> str | None:
+    try:
+        get_config()
+    except ConfigError as exc:
+        return str(exc)
+    return None
