@@ -119,6 +119,23 @@ def refuse_write(request) -> JsonResponse | None:
 NO_BODY = object()
 
 
+def refuse_dashboard_write(request) -> JsonResponse | None:
+    """The dashboard's write rules, for htmx requests from our own pages.
+
+    Cookies do not survive the editors' cross-site Simple Browser frame, so there is no CSRF cookie to
+    check. Instead: htmx's HX-Request header (a cross-site form cannot set it, and a cross-site
+    fetch that sets it fails the CORS preflight we never grant) plus an Origin of our own. Then the
+    same who-may-write rule as the API, with a staff login standing in for the API key.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None or (origin != own_origin(request) and origin not in settings.AUTOPACK_TRUSTED_ORIGINS):
+        return error_response(403, "Dashboard changes must come from the dashboard's own pages")
+    user = getattr(request, "user", None)
+    if not is_loopback(request.META.get("REMOTE_ADDR", "")) and not (user and user.is_staff):
+        return error_response(403, "Dashboard changes need a loopback client or a staff login")
+    return None
+
+
 def read_json_body(request, *, limit: int, optional: bool):
     """The parsed JSON body, or NO_BODY when `optional` and the body is empty (JSON null is a body)."""
     declared = request.META.get("CONTENT_LENGTH") or "0"
@@ -146,10 +163,18 @@ class _WrongType(Exception):
     pass
 
 
-def api_view(*, methods: tuple[str, ...], write: bool = True, body_optional: bool = False, max_body=None):
+def api_view(
+    *,
+    methods: tuple[str, ...],
+    write: bool = True,
+    body_optional: bool = False,
+    max_body=None,
+    dashboard: bool = False,
+):
     """Wrap a JSON view: method check, write protection, strict body, one transaction, error mapping.
 
-    The view reads the parsed body from `request.json`.
+    The view reads the parsed body from `request.json`. With `dashboard`, an htmx request follows the
+    dashboard's rules instead, and its form fields (query parameters for DELETE) are the body.
     """
 
     def decorator(view):
@@ -159,6 +184,18 @@ def api_view(*, methods: tuple[str, ...], write: bool = True, body_optional: boo
                 return error_response(405, f"Method {request.method} not allowed here", {}, Allow=", ".join(methods))
             if not write:
                 return _call(view, request, *args, owns_transaction=False, **kwargs)
+            if dashboard and request.headers.get("HX-Request") == "true":
+                refusal = refuse_dashboard_write(request)
+                if refusal is not None:
+                    return refusal
+                fields = request.POST if request.method == "POST" else request.GET
+                request.json = {key: fields.get(key) for key in fields}
+                try:
+                    check_strings(request.json)
+                except InvalidInput as exc:
+                    return error_response(400, exc.message, exc.details)
+                with transaction.atomic():
+                    return _call(view, request, *args, owns_transaction=True, **kwargs)
             refusal = refuse_write(request)
             if refusal is not None:
                 return refusal

@@ -33,6 +33,8 @@ AUTOPACK_FRAME_ANCESTORS = env.list(
         "http://127.0.0.1:*",
     ],
 )
+# Other origins whose pages may make dashboard changes (a reverse proxy's public name, say).
+AUTOPACK_TRUSTED_ORIGINS = env.list("AUTOPACK_TRUSTED_ORIGINS", default=[])
 # Largest JSON body the run API accepts, in bytes.
 AUTOPACK_MAX_BODY_BYTES = 1024 * 1024
 

@@ -3,6 +3,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from autopack_site import views
+from routing import urls as routing_urls
 from runs import urls as runs_urls
 from usage import urls as usage_urls
 
@@ -14,8 +15,10 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     *runs_urls.api_urlpatterns,
     *usage_urls.api_urlpatterns,
+    *routing_urls.api_urlpatterns,
     *runs_urls.dashboard_urlpatterns,
     *usage_urls.dashboard_urlpatterns,
+    *routing_urls.dashboard_urlpatterns,
 ]
 
 handler400 = "autopack_site.views.bad_request"

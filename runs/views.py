@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseStopPolling
 
+from routing.views import mapping_context
 from runs.models import Phase, Run
 from runs.progress import run_progress
 from runs.states import TERMINAL_RUN_STATES, PhaseState
@@ -32,6 +33,7 @@ def dashboard(request):
         runs.insert(0, run)
     context = {
         **usage_context(parse_period(request.GET.get("period"))),
+        **mapping_context(run.run_id if run else None, request.GET.get("scope", "global")),
         "runs": runs,
         "run": run,
         "progress": run_progress(run) if run else None,

@@ -62,7 +62,17 @@
     return apply;
   }
 
+  // A refused dashboard change answers JSON {error, details}: say it where the change was made.
+  function showRefusal(event) {
+    var cell = event.detail.elt.closest && event.detail.elt.closest("[data-cell]");
+    if (!cell) return;
+    var message = "Not saved";
+    try { message = "Not saved: " + JSON.parse(event.detail.xhr.responseText).error; } catch (e) { /* not JSON */ }
+    cell.querySelector(".cell-error").textContent = message;
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.body.addEventListener("htmx:responseError", showRefusal);
     var refilter = phaseFilter();
     // Rows swapped in by a poll must obey the filter the person set.
     if (refilter) document.body.addEventListener("htmx:afterSettle", refilter);
