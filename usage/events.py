@@ -42,6 +42,8 @@ class UsageEvent:
     status: str
     request_id: str | None
     created_at: dt.datetime
+    # The router's decision (model asked for, model used, why, quota figures); not part of the figures.
+    decision: dict | None = None
 
     def figures(self) -> tuple:
         """What must match for a replay with the same request_id to count as the same event."""
@@ -169,6 +171,9 @@ def parse_event(data, *, catalog: dict[str, ModelInfo], now: dt.datetime) -> Usa
     run_id = _text(data, "run_id", errors)
     phase_id = _text(data, "phase_id", errors, max_length=100)
     created_at = _moment(data, errors, now)
+    decision = data.get("decision")
+    if decision is not None and not isinstance(decision, dict):
+        errors["decision"] = "must be a JSON object"
     if errors:
         raise EventInvalid(errors)
     cost = None
@@ -190,4 +195,5 @@ def parse_event(data, *, catalog: dict[str, ModelInfo], now: dt.datetime) -> Usa
         status,
         request_id,
         created_at,
+        decision,
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
+from psycopg.types.json import Jsonb
 
 from autopack_site import clock
 from autopack_site.errors import Conflict, InvalidInput
@@ -36,6 +37,7 @@ EVENT_COLUMNS = (
     "status",
     "request_id",
     "created_at",
+    "decision",
 )
 
 
@@ -168,7 +170,10 @@ def _insert(events: list[UsageEvent]) -> None:
         ):
             row_of = operator.attrgetter(*EVENT_COLUMNS)
             for e in events:
-                copy.write_row(row_of(e))
+                row = row_of(e)
+                if e.decision is not None:
+                    row = (*row[:-1], Jsonb(e.decision))
+                copy.write_row(row)
         return
     LlmUsageEvent.objects.bulk_create(
         (LlmUsageEvent(**{c: getattr(e, c) for c in EVENT_COLUMNS}) for e in events), batch_size=500

@@ -1,0 +1,273 @@
+"""LlmService: route, call the provider with the official openai SDK, fall back, and record usage.
+
+    llm = LlmService()
+    result = llm.execute_builder_phase(phase_spec=spec, file_context=files, run_id=run.run_id, phase_id="F1.1")
+
+Every attempt is recorded with its exact usage and the router's decision, under a request id of its
+own, so a retried call never counts twice. A 429, a 5xx or a timeout puts the provider in a cooldown
+kept in the database (every worker and machine honours it) and a non-critical call moves down its
+fallback chain; critical categories never fall back.
+"""
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import openai
+
+from routing.config import ConfigError, get_config
+from routing.router import Decision, RoutingError, select
+from routing.services import put_in_cooldown
+from usage.recording import record_usage
+
+BUILDER_PROMPT = (
+    "You are the Builder of Autopack, an autonomous build system. Implement the phase described by the "
+    "user in the given code base. Answer with one unified diff (git format) and nothing else."
+)
+AUDITOR_PROMPT = (
+    "You are the Auditor of Autopack, an autonomous build system. Review the patch for the phase "
+    'described by the user. Answer with JSON: {"approved": true|false, "issues": [{"issue_key": str, '
+    '"severity": "minor"|"major", "category": str, "description": str}], "summary": str}.'
+)
+
+
+class LlmError(Exception):
+    """The call failed and was not retried further; the message says why and where."""
+
+
+@dataclass
+class Completion:
+    text: str
+    model: str
+    provider: str
+    request_id: str
+    decision: Decision
+    prompt_tokens: int
+    completion_tokens: int
+    failed_attempts: list[str] = field(default_factory=list)
+
+    @property
+    def tokens_used(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class LlmService:
+    def __init__(self, *, timeout: float = 120.0, max_attempts: int = 4):
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+
+    def complete(
+        self,
+        role: str,
+        category: str | None,
+        complexity: str | None,
+        messages: list[dict],
+        run_id: str | None = None,
+        phase_id: str | None = None,
+        **options,
+    ) -> Completion:
+        """One chat completion, routed and recorded. Raises LlmError, or the router's errors."""
+        config = get_config()
+        critical = (category or "general") in config.routing.never_fallback_categories
+        call_id = uuid.uuid4().hex
+        failures: list[str] = []
+        tried: set[str] = set()
+        for attempt in range(1, self.max_attempts + 1):
+            decision = select(role, category, complexity, run=run_id)
+            if decision.model in tried:
+                break
+            tried.add(decision.model)
+            request_id = f"{call_id}:{attempt}"
+            try:
+                return self._attempt(decision, messages, run_id, phase_id, request_id, failures, options)
+            except _Retryable as exc:
+                failures.append(f"{decision.model}: {exc}")
+                put_in_cooldown(provider=decision.provider, reason=str(exc), retry_after=exc.retry_after)
+                if critical:
+                    raise LlmError(
+                        f"{decision.model} failed ({exc}); {decision.category} is never downgraded, so no fallback"
+                    ) from None
+        raise LlmError("every attempt failed: " + "; ".join(failures or ["no model left to try"]))
+
+    def _attempt(self, decision, messages, run_id, phase_id, request_id, failures, options) -> Completion:
+        client = self._client(decision.provider)
+        started = time.monotonic()
+        try:
+            response = client.chat.completions.create(model=decision.model, messages=messages, **options)
+        except openai.APITimeoutError:
+            raise _Retryable(f"timed out after {self.timeout:g} s") from None
+        except openai.APIConnectionError as exc:
+            raise _Retryable(f"could not connect ({exc.__cause__ or exc})") from None
+        except openai.APIStatusError as exc:
+            latency = int((time.monotonic() - started) * 1000)
+            self._record_error_usage(decision, exc, run_id, phase_id, request_id, latency, failures)
+            if exc.status_code == 429 or exc.status_code >= 500:
+                raise _Retryable(f"HTTP {exc.status_code}", retry_after=_retry_after(exc.response)) from None
+            raise LlmError(
+                f"{decision.provider} refused {decision.model}: HTTP {exc.status_code} {_message(exc)}"
+            ) from None
+        latency = int((time.monotonic() - started) * 1000)
+        usage = response.usage
+        prompt = usage.prompt_tokens if usage else 0
+        completion = usage.completion_tokens if usage else 0
+        record_usage(
+            provider=decision.provider,
+            model=decision.model,
+            role=decision.role,
+            run_id=run_id or "",
+            phase_id=phase_id or "",
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            cached_prompt_tokens=_detail(usage, "prompt_tokens_details", "cached_tokens"),
+            reasoning_tokens=_detail(usage, "completion_tokens_details", "reasoning_tokens"),
+            latency_ms=latency,
+            request_id=request_id,
+            decision=_decision_record(decision, failures),
+        )
+        text = (response.choices[0].message.content or "") if response.choices else ""
+        return Completion(text, decision.model, decision.provider, request_id, decision, prompt, completion, failures)
+
+    def _record_error_usage(self, decision, exc, run_id, phase_id, request_id, latency, failures) -> None:
+        """A failed call still cost tokens when the provider says so."""
+        try:
+            body = exc.response.json()
+        except ValueError:
+            return
+        body = body if isinstance(body, dict) else {}
+        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        usage = body.get("usage") or error.get("usage")
+        if not isinstance(usage, dict) or not isinstance(usage.get("prompt_tokens"), int):
+            return
+        record_usage(
+            provider=decision.provider,
+            model=decision.model,
+            role=decision.role,
+            run_id=run_id or "",
+            phase_id=phase_id or "",
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens", 0),
+            latency_ms=latency,
+            status="error",
+            request_id=request_id,
+            decision=_decision_record(decision, failures),
+        )
+
+    def _client(self, provider: str) -> openai.OpenAI:
+        endpoint = get_config().providers.get(provider)
+        if endpoint is None:
+            raise ConfigError("models.yaml", [(f"providers.{provider}", "no endpoint configured")])
+        # The one place that reads the environment directly: keys stay out of settings and files.
+        key = os.environ.get(endpoint.api_key_env or "")
+        if not key:
+            raise LlmError(f"{provider}: set the {endpoint.api_key_env} environment variable to its API key")
+        return openai.OpenAI(api_key=key, base_url=endpoint.base_url, timeout=self.timeout, max_retries=0)
+
+    # --- the original's calls ---------------------------------------------------------------------
+
+    def execute_builder_phase(self, phase_spec: dict, file_context: dict | str, run_id: str, phase_id: str, **options):
+        """Ask the Builder for a patch. Returns what the original did, plus the decision and request id."""
+        messages = [
+            {"role": "system", "content": BUILDER_PROMPT},
+            {"role": "user", "content": _phase_text(phase_spec) + "\n\nFiles:\n" + _files_text(file_context)},
+        ]
+        return self._run("builder", phase_spec, messages, run_id, phase_id, options, _builder_result)
+
+    def execute_auditor_review(self, patch_content: str, phase_spec: dict, run_id: str, phase_id: str, **options):
+        """Ask the Auditor to review a patch. Returns what the original did, plus the decision and request id."""
+        messages = [
+            {"role": "system", "content": AUDITOR_PROMPT},
+            {"role": "user", "content": _phase_text(phase_spec) + "\n\nPatch:\n" + patch_content},
+        ]
+        return self._run("auditor", phase_spec, messages, run_id, phase_id, options, _auditor_result)
+
+    def _run(self, role, phase_spec, messages, run_id, phase_id, options, shape) -> dict:
+        category, complexity = phase_spec.get("task_category"), phase_spec.get("complexity")
+        try:
+            completion = self.complete(role, category, complexity, messages, run_id, phase_id, **options)
+        except (LlmError, RoutingError, ConfigError) as exc:
+            return {
+                "success": False,
+                "tokens_used": 0,
+                "model_used": None,
+                "error": str(exc),
+                "decision": None,
+                "request_id": None,
+            }
+        return {
+            "success": True,
+            "tokens_used": completion.tokens_used,
+            "model_used": completion.model,
+            "error": None,
+            "decision": completion.decision.as_dict(),
+            "request_id": completion.request_id,
+            **shape(completion.text),
+        }
+
+
+class _Retryable(Exception):
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _retry_after(response) -> float | None:
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _message(exc: openai.APIStatusError) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error", body)
+    return (error.get("message") if isinstance(error, dict) else str(error)) or exc.message
+
+
+def _detail(usage, group: str, key: str) -> int:
+    details = getattr(usage, group, None) if usage else None
+    return (getattr(details, key, None) or 0) if details else 0
+
+
+def _decision_record(decision: Decision, failures: list[str]) -> dict:
+    return {
+        "asked_for": decision.chosen_model,
+        "used": decision.model,
+        "source": decision.source,
+        "reasons": decision.reasons,
+        "warnings": decision.warnings,
+        "quota": decision.quota,
+        "failed_attempts": list(failures),
+    }
+
+
+def _phase_text(spec: dict) -> str:
+    lines = [f"Phase: {spec.get('name') or spec.get('phase_id', '')}"]
+    for key in ("description", "task_category", "complexity", "acceptance_criteria"):
+        if spec.get(key):
+            lines.append(f"{key.replace('_', ' ').capitalize()}: {spec[key]}")
+    return "\n".join(lines)
+
+
+def _files_text(context: dict | str) -> str:
+    if isinstance(context, str):
+        return context
+    return "\n\n".join(f"--- {path}\n{content}" for path, content in context.items())
+
+
+def _builder_result(text: str) -> dict:
+    return {"patch_content": text}
+
+
+def _auditor_result(text: str) -> dict:
+    review = {"review": text, "approved": None, "issues_found": []}
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return review
+    if isinstance(parsed, dict):
+        review["approved"] = parsed.get("approved") if isinstance(parsed.get("approved"), bool) else None
+        review["issues_found"] = parsed.get("issues") if isinstance(parsed.get("issues"), list) else []
+    return review

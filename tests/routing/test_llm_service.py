@@ -1,0 +1,185 @@
+import pytest
+
+from routing.llm_service import LlmError, LlmService
+from routing.models import ProviderCooldown
+from routing.quotas import forget_cached_states
+from routing.router import QuotaExhausted
+from routing.services import set_override
+from runs.models import Phase
+from tests.conftest import plan
+from tests.routing.fake_provider import FakeProvider
+from tests.usage.conftest import event
+from usage.models import LlmUsageEvent
+from usage.recording import record_usage_events
+
+pytestmark = pytest.mark.django_db
+
+MESSAGES = [{"role": "user", "content": "hello"}]
+
+
+@pytest.fixture
+def provider():
+    fake = FakeProvider()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def service(provider, models_config, monkeypatch):
+    """models.yaml pointing every provider at the fake, with a short chain and quotas."""
+    monkeypatch.setenv("FAKE_OPENAI_KEY", "sk-test-openai")
+    monkeypatch.setenv("FAKE_ANTHROPIC_KEY", "sk-test-anthropic")
+    monkeypatch.setenv("FAKE_GOOGLE_KEY", "sk-test-google")
+    models_config(
+        {
+            "providers": {
+                "openai": {"base_url": provider.url, "api_key_env": "FAKE_OPENAI_KEY"},
+                "anthropic": {"base_url": provider.url, "api_key_env": "FAKE_ANTHROPIC_KEY"},
+                "google": {"base_url": provider.url, "api_key_env": "FAKE_GOOGLE_KEY"},
+            },
+            "complexity_models": {
+                "low": {"builder": "gpt-4o-mini", "auditor": "gpt-4o-mini"},
+                "medium": {"builder": "gpt-4o", "auditor": "gpt-4o"},
+                "high": {"builder": "claude-sonnet-4-5", "auditor": "claude-opus-4-1"},
+            },
+            "category_models": {"security_auth_change": {"builder_model_override": "claude-sonnet-4-5"}},
+            "provider_quotas": {"openai": {"daily_token_cap": 100_000}, "anthropic": {"weekly_token_cap": 100_000}},
+            "quota_routing": {"enabled": True, "never_fallback_categories": ["security_auth_change"]},
+            "fallback_strategy": {"default_fallbacks": ["claude-haiku-4-5", "gemini-2.5-flash"]},
+        }
+    )
+    forget_cached_states()
+    yield LlmService(timeout=2)
+    forget_cached_states()
+
+
+def test_a_call_is_routed_sent_and_recorded_token_for_token(service, provider, api):
+    api.start(plan())
+    provider.default_usage = {
+        "prompt_tokens": 2000,
+        "completion_tokens": 500,
+        "total_tokens": 2500,
+        "prompt_tokens_details": {"cached_tokens": 1500},
+        "completion_tokens_details": {"reasoning_tokens": 200},
+    }
+    result = service.complete("builder", None, "medium", MESSAGES, run_id="run-1", phase_id="P1")
+    assert (result.text, result.model, result.provider, result.tokens_used) == ("ok", "gpt-4o", "openai", 2500)
+    assert provider.requests[0]["auth"] == "Bearer sk-test-openai"
+    stored = LlmUsageEvent.objects.get()
+    assert (stored.prompt_tokens, stored.completion_tokens, stored.cached_prompt_tokens, stored.reasoning_tokens) == (
+        2000,
+        500,
+        1500,
+        200,
+    )
+    assert stored.request_id == result.request_id and stored.latency_ms is not None
+    assert stored.decision["asked_for"] == "gpt-4o" and stored.decision["used"] == "gpt-4o"
+    # 500 uncached × $2.50 + 1500 cached × $1.25 + 500 × $10, per million
+    assert str(stored.cost_usd.normalize()) == "0.008125"
+    assert Phase.objects.get(phase_id="P1").tokens_used == 2500
+
+
+def test_a_429_with_retry_after_cools_the_provider_and_falls_back(service, provider):
+    provider.script("gpt-4o", (429, {"error": {"message": "slow down"}}, {"Retry-After": "42"}, 0))
+    result = service.complete("builder", "general", "medium", MESSAGES)
+    assert provider.models_called() == ["gpt-4o", "claude-haiku-4-5"]
+    assert result.model == "claude-haiku-4-5" and result.failed_attempts == ["gpt-4o: HTTP 429"]
+    cooldown = ProviderCooldown.objects.get(provider="openai")
+    assert 41 <= (cooldown.until - cooldown.updated_at).total_seconds() <= 42
+    assert "429" in cooldown.reason
+    event_ = LlmUsageEvent.objects.get()
+    assert event_.model == "claude-haiku-4-5" and event_.decision["failed_attempts"] == ["gpt-4o: HTTP 429"]
+
+
+def test_a_500_cools_down_exponentially_and_the_chain_goes_on(service, provider):
+    provider.script("gpt-4o", (500, {"error": {"message": "boom"}}, {}, 0))
+    provider.script("claude-haiku-4-5", (503, {"error": {"message": "overloaded"}}, {}, 0))
+    result = service.complete("builder", None, "medium", MESSAGES)
+    assert result.model == "gemini-2.5-flash"
+    assert set(ProviderCooldown.objects.values_list("provider", flat=True)) == {"openai", "anthropic"}
+    assert ProviderCooldown.objects.get(provider="openai").reason == "HTTP 500"
+
+
+def test_a_slow_answer_times_out_and_moves_down_the_chain(service, provider):
+    provider.script("gpt-4o", (200, None, {}, 3))
+    result = service.complete("builder", None, "medium", MESSAGES)
+    assert result.model == "claude-haiku-4-5"
+    assert "timed out" in ProviderCooldown.objects.get(provider="openai").reason
+
+
+def test_other_4xx_is_raised_with_a_clear_message(service, provider):
+    provider.script("gpt-4o", (400, {"error": {"message": "context too long"}}, {}, 0))
+    with pytest.raises(LlmError, match="openai refused gpt-4o: HTTP 400 context too long"):
+        service.complete("builder", None, "medium", MESSAGES)
+    assert provider.models_called() == ["gpt-4o"] and not ProviderCooldown.objects.exists()
+
+
+def test_usage_reported_on_a_failed_call_is_recorded(service, provider):
+    body = {"error": {"message": "upstream died"}, "usage": {"prompt_tokens": 800, "completion_tokens": 0}}
+    provider.script("gpt-4o", (500, body, {}, 0))
+    service.complete("builder", None, "medium", MESSAGES)
+    failed = LlmUsageEvent.objects.get(model="gpt-4o")
+    assert (failed.status, failed.prompt_tokens, failed.total_tokens) == ("error", 800, 800)
+    assert LlmUsageEvent.objects.filter(status="ok").count() == 1
+
+
+def test_a_critical_category_never_falls_back(service, provider):
+    provider.script("claude-sonnet-4-5", (529, {"error": {"message": "overloaded"}}, {}, 0))
+    with pytest.raises(LlmError, match="never downgraded"):
+        service.complete("builder", "security_auth_change", "low", MESSAGES)
+    assert provider.models_called() == ["claude-sonnet-4-5"]
+    assert ProviderCooldown.objects.filter(provider="anthropic").exists()
+
+
+def test_a_critical_category_fails_fast_on_an_exhausted_provider(service, provider):
+    record_usage_events(
+        [event(provider="anthropic", model="claude-sonnet-4-5", prompt_tokens=100_000)], atomic_batch=True
+    )
+    forget_cached_states()
+    with pytest.raises(QuotaExhausted, match="anthropic"):
+        service.complete("builder", "security_auth_change", "low", MESSAGES)
+    assert provider.requests == []
+
+
+def test_a_dashboard_override_changes_what_is_called(service, provider, api):
+    api.start(plan())
+    set_override(scope="run", run_id="run-1", role="auditor", category="", complexity="", model="o3", via="dashboard")
+    service.complete("auditor", "tests", "medium", MESSAGES, run_id="run-1")
+    service.complete("auditor", "tests", "medium", MESSAGES, run_id="another-run")
+    assert provider.models_called() == ["o3", "gpt-4o"]
+
+
+def test_builder_and_auditor_calls_return_the_originals_shape(service, provider, api):
+    api.start(plan())
+    provider.script("gpt-4o", (200, FakeProvider.answer("gpt-4o", "diff --git a/x b/x", provider.default_usage), {}, 0))
+    provider.script(
+        "gpt-4o",
+        (
+            200,
+            FakeProvider.answer(
+                "gpt-4o", '{"approved": false, "issues": [{"issue_key": "k"}]}', provider.default_usage
+            ),
+            {},
+            0,
+        ),
+    )
+    spec = {"name": "Add login", "description": "Password login", "task_category": "general", "complexity": "medium"}
+    built = service.execute_builder_phase(spec, {"app.py": "print(1)"}, "run-1", "P1")
+    assert built["success"] and built["patch_content"] == "diff --git a/x b/x" and built["model_used"] == "gpt-4o"
+    assert built["tokens_used"] == 1500 and built["error"] is None and built["request_id"]
+    assert "Password login" in provider.requests[0]["body"]["messages"][1]["content"]
+    reviewed = service.execute_auditor_review("diff", spec, "run-1", "P1")
+    assert reviewed["approved"] is False and reviewed["issues_found"] == [{"issue_key": "k"}]
+    assert reviewed["decision"]["role"] == "auditor"
+
+
+def test_a_failed_builder_call_reports_the_error_instead_of_raising(service, provider):
+    provider.script("gpt-4o", (401, {"error": {"message": "bad key"}}, {}, 0))
+    result = service.execute_builder_phase({"complexity": "medium"}, "", "run-x", "P1")
+    assert result["success"] is False and "HTTP 401 bad key" in result["error"]
+
+
+def test_a_missing_api_key_is_a_clear_error(service, provider, monkeypatch):
+    monkeypatch.delenv("FAKE_OPENAI_KEY")
+    with pytest.raises(LlmError, match="set the FAKE_OPENAI_KEY environment variable"):
+        service.complete("builder", None, "medium", MESSAGES)
