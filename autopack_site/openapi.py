@@ -300,6 +300,47 @@ def openapi_spec() -> dict:
                     "responses": {**_ok("#/components/schemas/UsageSummary"), **_errors(400)},
                 }
             },
+            "/dashboard/models": {
+                "get": {
+                    "summary": "Every (role, category, complexity) cell: the YAML model, the model now, and why",
+                    "operationId": "listModelMappings",
+                    "parameters": [
+                        {
+                            "name": "run_id",
+                            "in": "query",
+                            "schema": {"type": "string"},
+                            "description": "apply this run's overrides",
+                        }
+                    ],
+                    "responses": {
+                        **_ok("#/components/schemas/ModelMatrix"),
+                        **_errors(404),
+                        "503": {
+                            "description": "config/models.yaml has problems",
+                            "content": {"application/json": {"schema": ERROR}},
+                        },
+                    },
+                }
+            },
+            "/dashboard/models/override": {
+                "post": {
+                    "summary": "Set an override (global, or for one run) and return the cell",
+                    "description": "The YAML file is never written; overrides live in the database and every change is "
+                    "logged. Blank category or complexity means any. From the dashboard, an htmx form with "
+                    "HX-Request and our own Origin instead of a JSON body.",
+                    "operationId": "setModelOverride",
+                    "security": security,
+                    "requestBody": _json_body({"$ref": "#/components/schemas/Override"}),
+                    "responses": {**_ok("#/components/schemas/ModelCell"), **_errors(*WRITE_ERRORS)},
+                },
+                "delete": {
+                    "summary": "Remove an override (same keys, no model) and return the cell",
+                    "operationId": "resetModelOverride",
+                    "security": security,
+                    "requestBody": _json_body({"$ref": "#/components/schemas/Override"}),
+                    "responses": {**_ok("#/components/schemas/ModelCell"), **_errors(*WRITE_ERRORS)},
+                },
+            },
             "/dashboard/runs/{run_id}/status": {
                 "get": {
                     "summary": "Live progress of a run",
@@ -534,6 +575,42 @@ SCHEMAS = {
                 },
             },
             "config_error": {"type": ["string", "null"]},
+        },
+    },
+    "Override": {
+        "type": "object",
+        "required": ["role"],
+        "properties": {
+            "scope": {"enum": ["global", "run"], "default": "global"},
+            "run_id": {"type": "string", "description": "required when scope is run"},
+            "role": {"enum": ["builder", "auditor"]},
+            "category": {"type": "string", "maxLength": 100, "description": "blank: any; general: no special category"},
+            "complexity": {"enum": ["", "low", "medium", "high"], "description": "blank: any"},
+            "model": {"type": "string", "description": "a model of the catalog (POST only)"},
+            "note": {"type": "string"},
+        },
+    },
+    "ModelCell": {
+        "type": "object",
+        "properties": {
+            "role": {"type": "string"},
+            "category": {"type": "string"},
+            "complexity": {"type": "string"},
+            "baseline_model": {"type": ["string", "null"]},
+            "effective_model": {"type": ["string", "null"]},
+            "provider": {"type": "string"},
+            "source": {"enum": ["yaml", "global override", "run override", None]},
+            "reasons": {"type": "array", "items": {"type": "string"}},
+            "warnings": {"type": "array", "items": {"type": "string"}},
+            "redirected": {"type": "boolean", "description": "quotas or a cooldown moved the call off its model"},
+            "error": {"type": ["string", "null"], "description": "why a call in this cell would be refused now"},
+        },
+    },
+    "ModelMatrix": {
+        "type": "object",
+        "properties": {
+            "run_id": {"type": ["string", "null"]},
+            "cells": {"type": "array", "items": {"$ref": "#/components/schemas/ModelCell"}},
         },
     },
     "RunStatus": {

@@ -26,8 +26,8 @@ def test_dashboard_shows_the_most_recent_active_run_by_default(api, client):
     api.move("finished-new", "P1", "COMPLETE")
     page = client.get("/dashboard/").content.decode()
     assert re.search(r'<option value="active-old" selected>', page)
-    options = re.findall(r'<option value="([^"]+)"', page)
-    assert options == ["active-old", "finished-new"]
+    picker = page[page.index('<select id="run-select"') : page.index("</select>")]
+    assert re.findall(r'<option value="([^"]+)"', picker) == ["active-old", "finished-new"]
 
 
 def test_dashboard_selected_run_lives_in_the_url(api, client):
@@ -46,9 +46,8 @@ def test_dashboard_names_an_unknown_selected_run(api, client):
 
 def test_unfilled_panels_say_not_available_instead_of_figures(client):
     page = client.get("/dashboard/").content.decode()
-    for title in ("Model mapping", "Intervention helpers"):
-        assert f">{title}</h2>" in page
-    assert page.count("Not available yet") == 2
+    assert ">Intervention helpers</h2>" in page
+    assert page.count("Not available yet") == 1
 
 
 def test_run_page_lists_tiers_phases_and_recorded_issues(api, client):
