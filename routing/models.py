@@ -31,11 +31,13 @@ class ModelOverride(models.Model):
                 fields=["role", "category", "complexity"],
                 condition=Q(scope="global"),
                 name="override_unique_global",
+                violation_error_message="A global override for this role, category and complexity already exists.",
             ),
             models.UniqueConstraint(
                 fields=["run", "role", "category", "complexity"],
                 condition=Q(scope="run"),
                 name="override_unique_per_run",
+                violation_error_message="This run already has an override for this role, category and complexity.",
             ),
             models.CheckConstraint(
                 condition=Q(scope="global", run__isnull=True) | Q(scope="run", run__isnull=False),

@@ -1,6 +1,6 @@
 """Model mapping over JSON (the original's contract) and as the dashboard's panel."""
 
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
@@ -163,7 +163,9 @@ def mapping_panel(request):
 def mapping_status(request):
     """The poll: the provider strip and each cell's badge, out of band; never the dropdowns."""
     context = mapping_context(request.GET.get("run") or None, request.GET.get("scope", "global"))
-    return render(request, "routing/mapping.html#status", context)
+    if context["config_error"]:
+        return HttpResponse(status=204)
+    return render(request, "routing/mapping.html#status", {**context, "oob": True})
 
 
 @require_GET

@@ -1,0 +1,234 @@
+import json
+
+import pytest
+
+from routing.models import ModelOverride, OverrideChange
+from routing.quotas import forget_cached_states
+from tests.conftest import plan
+from tests.routing.test_router import ROUTING
+from tests.usage.conftest import event
+from usage.recording import record_usage_events
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HX-Request": "true", "Origin": "http://testserver"}
+
+
+@pytest.fixture
+def routing(models_config):
+    models_config(ROUTING)
+    forget_cached_states()
+    yield
+    forget_cached_states()
+
+
+def cell(cells, role, category, complexity):
+    return next(c for c in cells if (c["role"], c["category"], c["complexity"]) == (role, category, complexity))
+
+
+def test_models_lists_every_cell_with_baseline_effective_and_source(client, routing):
+    body = client.get("/dashboard/models").json()
+    assert len(body["cells"]) == 2 * 3 * 3  # roles × (docs, security_auth_change, general) × complexities
+    docs = cell(body["cells"], "builder", "docs", "high")
+    assert (docs["baseline_model"], docs["effective_model"], docs["source"]) == ("gpt-4o-mini", "gpt-4o-mini", "yaml")
+    assert docs["reasons"] == ["baseline gpt-4o-mini from category_models.docs.builder_model_override"]
+
+
+def test_models_shows_quota_redirects_and_refusals(client, routing):
+    record_usage_events([event(prompt_tokens=900)], atomic_batch=True)
+    record_usage_events([event(provider="anthropic", model="claude-opus-4-1", prompt_tokens=1000)], atomic_batch=True)
+    forget_cached_states()
+    cells = client.get("/dashboard/models").json()["cells"]
+    general = cell(cells, "builder", "general", "medium")
+    assert (general["effective_model"], general["redirected"]) == ("gemini-2.5-flash", True)
+    critical = cell(cells, "auditor", "security_auth_change", "low")
+    assert critical["effective_model"] is None and "weekly cap" in critical["error"]
+
+
+def test_override_over_json_is_stored_logged_and_returned(api, routing):
+    api.start(plan())
+    body = {
+        "scope": "run",
+        "run_id": "run-1",
+        "role": "builder",
+        "category": "docs",
+        "complexity": "low",
+        "model": "o3",
+    }
+    response = api.post("/dashboard/models/override", body)
+    assert response.status_code == 200
+    assert (response.json()["effective_model"], response.json()["source"]) == ("o3", "run override")
+    assert ModelOverride.objects.get().run.run_id == "run-1"
+    change = OverrideChange.objects.get()
+    assert (change.action, change.new_model, change.via) == ("set", "o3", "api")
+    cells = api.get("/dashboard/models", run_id="run-1").json()["cells"]
+    assert cell(cells, "builder", "docs", "low")["effective_model"] == "o3"
+    assert (
+        cell(api.get("/dashboard/models").json()["cells"], "builder", "docs", "low")["effective_model"] == "gpt-4o-mini"
+    )
+
+
+def test_delete_removes_the_override_and_logs_it(api, routing):
+    keys = {"role": "auditor", "category": "general", "complexity": "high"}
+    api.post("/dashboard/models/override", {**keys, "model": "gpt-5"})
+    response = api.client.delete("/dashboard/models/override", json.dumps(keys), content_type="application/json")
+    assert response.status_code == 200 and response.json()["source"] == "yaml"
+    assert not ModelOverride.objects.exists()
+    assert list(OverrideChange.objects.values_list("action", flat=True)) == ["reset", "set"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"role": "builder", "model": "no-such-model"}, 400, "model"),
+        ({"role": "planner", "model": "o3"}, 400, "role"),
+        ({"role": "builder", "complexity": "extreme", "model": "o3"}, 400, "complexity"),
+        ({"role": "builder", "scope": "run", "model": "o3"}, 400, "run_id"),
+        ({"role": "builder", "scope": "team", "model": "o3"}, 400, "scope"),
+        ({"role": "builder"}, 400, "model"),
+        ({"role": "builder", "model": 5}, 400, "model"),
+        ({"role": "builder", "scope": "run", "run_id": "ghost", "model": "o3"}, 404, None),
+    ],
+)
+def test_bad_overrides_are_refused_and_nothing_is_stored(api, routing, body, status, field):
+    response = api.post("/dashboard/models/override", body)
+    assert response.status_code == status
+    if field:
+        assert field in response.json()["details"]
+    assert not ModelOverride.objects.exists() and not OverrideChange.objects.exists()
+
+
+def test_unknown_run_for_models_is_404(client, routing):
+    assert client.get("/dashboard/models", {"run_id": "ghost"}).status_code == 404
+
+
+def test_a_broken_config_is_503_with_its_problems(client, models_config):
+    models_config({"complexity_models": {"low": {"builder": "gpt-99"}}})
+    response = client.get("/dashboard/models")
+    assert response.status_code == 503
+    assert "complexity_models.low.builder" in response.json()["details"]
+
+
+# --- the dashboard's own writes ----------------------------------------------------------------
+
+
+def post_form(client, data, **headers):
+    return client.post("/dashboard/models/override", data, headers=headers)
+
+
+def test_a_dashboard_change_with_htmx_and_our_origin_saves_and_returns_the_cell(client, routing):
+    response = post_form(client, {"role": "builder", "category": "docs", "complexity": "low", "model": "o3"}, **HTMX)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'id="cell-builder-docs-low"' in page and '<option value="o3" selected>' in page
+    assert ">global override</span>" in page and "Reset to YAML" in page
+    assert OverrideChange.objects.get().via == "dashboard"
+
+
+def test_a_cross_site_form_post_is_refused(client, routing):
+    form = {"role": "builder", "category": "docs", "complexity": "low", "model": "o3"}
+    assert post_form(client, form).status_code == 415  # no HX-Request: the API's rules, JSON only
+    assert post_form(client, form, **{"HX-Request": "true", "Origin": "http://evil.example"}).status_code == 403
+    assert post_form(client, form, **{"HX-Request": "true"}).status_code == 403
+    assert post_form(client, form, **{"HX-Request": "true", "Origin": "null"}).status_code == 403
+    assert not ModelOverride.objects.exists()
+
+
+def test_a_dashboard_change_from_another_machine_needs_a_staff_login(client, admin_client, routing):
+    form = {"role": "builder", "category": "docs", "complexity": "low", "model": "o3"}
+    remote = client.post("/dashboard/models/override", form, headers=HTMX, REMOTE_ADDR="10.0.0.8")
+    assert remote.status_code == 403
+    staff = admin_client.post("/dashboard/models/override", form, headers=HTMX, REMOTE_ADDR="10.0.0.8")
+    assert staff.status_code == 200
+    assert OverrideChange.objects.get().changed_by == "admin"
+
+
+def test_a_dashboard_reset_uses_query_parameters_like_htmx(client, routing):
+    post_form(client, {"role": "builder", "category": "docs", "complexity": "low", "model": "o3"}, **HTMX)
+    response = client.delete(
+        "/dashboard/models/override?scope=global&role=builder&category=docs&complexity=low", headers=HTMX
+    )
+    assert response.status_code == 200 and not ModelOverride.objects.exists()
+
+
+def test_a_refused_dashboard_change_answers_json_the_page_can_show(client, routing):
+    response = post_form(
+        client, {"role": "builder", "category": "docs", "complexity": "low", "model": "gpt-99"}, **HTMX
+    )
+    assert response.status_code == 400 and "unknown model" in response.json()["details"]["model"]
+
+
+# --- the panel -----------------------------------------------------------------------------------
+
+
+def test_panel_groups_catalog_models_by_provider_and_marks_redirects(client, routing):
+    record_usage_events([event(prompt_tokens=900)], atomic_batch=True)
+    forget_cached_states()
+    page = client.get("/dashboard/models/panel").content.decode()
+    assert '<optgroup label="anthropic">' in page and '<optgroup label="google">' in page
+    assert 'class="badge redirected"' in page and "→ gemini-2.5-flash" in page
+    assert 'class="strip-soft"><strong>openai</strong> over soft limit' in page
+
+
+def test_panel_in_run_scope_edits_that_runs_overrides(client, api, routing):
+    api.start(plan())
+    page = client.get("/dashboard/models/panel", {"scope": "run", "run": "run-1"}).content.decode()
+    assert 'name="run_id" value="run-1"' in page and "Changes apply to run run-1 only." in page
+
+
+def test_panel_poll_swaps_badges_and_the_strip_but_never_the_dropdowns(client, routing):
+    page = client.get("/dashboard/models/status").content.decode()
+    assert 'id="provider-strip"' in page and page.count('hx-swap-oob="true"') == 1 + 18
+    assert "<select" not in page
+
+
+def test_panel_shows_a_broken_config_instead_of_the_matrix(client, models_config):
+    models_config({"provider_quotas": {"openai": {"soft_limit_ratio": 7}}})
+    page = client.get("/dashboard/models/panel").content.decode()
+    assert "routing refuses calls until they are fixed" in page
+    assert "<code>provider_quotas.openai.soft_limit_ratio</code>" in page
+
+
+# --- the admin -------------------------------------------------------------------------------------
+
+
+def test_admin_adds_an_override_through_the_service_and_logs_it(admin_client, routing):
+    response = admin_client.post(
+        "/admin/routing/modeloverride/add/",
+        {"scope": "global", "role": "auditor", "category": "tests", "complexity": "", "model": "o3", "note": "cheaper"},
+    )
+    assert response.status_code == 302
+    change = OverrideChange.objects.get()
+    assert (change.via, change.changed_by, change.new_model) == ("admin", "admin", "o3")
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"scope": "global", "role": "auditor", "model": "gpt-99"}, "Unknown model"),
+        ({"scope": "run", "role": "auditor", "model": "o3"}, "A run override needs its run."),
+    ],
+)
+def test_admin_shows_validation_errors_on_the_form(admin_client, routing, form, message):
+    response = admin_client.post("/admin/routing/modeloverride/add/", {"category": "", "complexity": "", **form})
+    assert response.status_code == 200 and message in response.content.decode()
+    assert not ModelOverride.objects.exists()
+
+
+def test_admin_refuses_a_duplicate_global_override(admin_client, routing):
+    form = {"scope": "global", "role": "auditor", "category": "tests", "complexity": "", "model": "o3"}
+    admin_client.post("/admin/routing/modeloverride/add/", form)
+    again = admin_client.post("/admin/routing/modeloverride/add/", {**form, "model": "gpt-5"})
+    assert again.status_code == 200 and "already exists" in again.content.decode()
+    assert ModelOverride.objects.get().model == "o3"
+
+
+def test_the_database_refuses_duplicate_global_overrides_whatever_the_null_run(routing):
+    from django.db import IntegrityError, transaction
+
+    from autopack_site import clock
+
+    now = clock.now()
+    ModelOverride.objects.create(scope="global", role="builder", model="o3", created_at=now, updated_at=now)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ModelOverride.objects.create(scope="global", role="builder", model="o4-mini", created_at=now, updated_at=now)
