@@ -238,10 +238,21 @@ def raw_window_filter(period: str, *, now: dt.datetime | None = None) -> Q:
 
 
 def run_usage_by_phase_and_model(run_id: str) -> list[dict]:
-    """A run's recorded calls grouped by phase and model: tokens and cost of each."""
-    return list(
+    """A run's recorded calls grouped by phase and model, with the router's latest decision for each."""
+    rows = list(
         LlmUsageEvent.objects.filter(run_id=run_id)
         .values("phase_id", "provider", "model")
         .annotate(calls=Count("id"), tokens=Sum("total_tokens"), cost=Sum("cost_usd"))
         .order_by("phase_id", "-tokens", "model")
     )
+    latest: dict[tuple, dict] = {}
+    recent = (
+        LlmUsageEvent.objects.filter(run_id=run_id, decision__isnull=False)
+        .order_by("-created_at", "-id")
+        .values_list("phase_id", "model", "decision")[:1000]
+    )
+    for phase_id, model, decision in recent:
+        latest.setdefault((phase_id, model), decision)
+    for row in rows:
+        row["decision"] = latest.get((row["phase_id"], row["model"]))
+    return rows

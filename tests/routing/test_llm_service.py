@@ -183,3 +183,12 @@ def test_a_missing_api_key_is_a_clear_error(service, provider, monkeypatch):
     monkeypatch.delenv("FAKE_OPENAI_KEY")
     with pytest.raises(LlmError, match="set the FAKE_OPENAI_KEY environment variable"):
         service.complete("builder", None, "medium", MESSAGES)
+
+
+def test_the_run_page_shows_each_phases_routing_decision(service, provider, api, client):
+    api.start(plan())
+    provider.script("gpt-4o", (429, {"error": {"message": "slow down"}}, {"Retry-After": "5"}, 0))
+    service.complete("builder", None, "medium", MESSAGES, run_id="run-1", phase_id="P2")
+    page = client.get("/dashboard/runs/run-1/").content.decode()
+    assert "asked gpt-4o, used claude-haiku-4-5" in page
+    assert "failed: gpt-4o: HTTP 429" in page
