@@ -13,7 +13,7 @@ from django.db.models import Q
 from autopack_site import clock
 from routing.config import COMPLEXITIES, GENERAL, ROLES, ModelsConfig, get_config
 from routing.models import ModelOverride
-from routing.quotas import ProviderState, provider_states
+from routing.quotas import ADJECTIVE, ProviderState, provider_states
 
 
 class RoutingError(Exception):
@@ -24,7 +24,8 @@ class QuotaExhausted(RoutingError):
     def __init__(self, provider: str, window: str, used: int, cap: int, detail: str = ""):
         self.provider, self.window, self.used, self.cap = provider, window, used, cap
         super().__init__(
-            f"{provider} has used {used:,} of its {window}ly cap of {cap:,} tokens" + (f"; {detail}" if detail else "")
+            f"{provider} has used {used:,} of its {ADJECTIVE[window]} cap of {cap:,} tokens"
+            + (f"; {detail}" if detail else "")
         )
 
 
