@@ -3,6 +3,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from autopack_site import views
+from notes import urls as notes_urls
 from routing import urls as routing_urls
 from runs import urls as runs_urls
 from usage import urls as usage_urls
@@ -16,9 +17,11 @@ urlpatterns = [
     *runs_urls.api_urlpatterns,
     *usage_urls.api_urlpatterns,
     *routing_urls.api_urlpatterns,
+    *notes_urls.api_urlpatterns,
     *runs_urls.dashboard_urlpatterns,
     *usage_urls.dashboard_urlpatterns,
     *routing_urls.dashboard_urlpatterns,
+    *notes_urls.dashboard_urlpatterns,
 ]
 
 handler400 = "autopack_site.views.bad_request"

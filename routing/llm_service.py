@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import openai
 
+from notes.services import mark_delivered, notes_prompt, pending_notes
 from routing.config import ConfigError, get_config
 from routing.router import Decision, RoutingError, select
 from routing.services import put_in_cooldown
@@ -72,6 +73,9 @@ class LlmService:
         config = get_config()
         critical = (category or "general") in config.routing.never_fallback_categories
         call_id = uuid.uuid4().hex
+        notes = pending_notes(run_id)
+        if notes:
+            messages = with_notes(messages, notes_prompt(notes))
         failures: list[str] = []
         tried: set[str] = set()
         for attempt in range(1, self.max_attempts + 1):
@@ -81,7 +85,7 @@ class LlmService:
             tried.add(decision.model)
             request_id = f"{call_id}:{attempt}"
             try:
-                return self._attempt(decision, messages, run_id, phase_id, request_id, failures, options)
+                completion = self._attempt(decision, messages, run_id, phase_id, request_id, failures, options)
             except _Retryable as exc:
                 failures.append(f"{decision.model}: {exc}")
                 put_in_cooldown(provider=decision.provider, reason=str(exc), retry_after=exc.retry_after)
@@ -89,6 +93,10 @@ class LlmService:
                     raise LlmError(
                         f"{decision.model} failed ({exc}); {decision.category} is never downgraded, so no fallback"
                     ) from None
+                continue
+            # Only a call that reached the model has read the notes.
+            mark_delivered(notes, call=f"{role} call {request_id} ({decision.model})")
+            return completion
         raise LlmError("every attempt failed: " + "; ".join(failures or ["no model left to try"]))
 
     def _attempt(self, decision, messages, run_id, phase_id, request_id, failures, options) -> Completion:
@@ -204,6 +212,14 @@ class LlmService:
             "request_id": completion.request_id,
             **shape(completion.text),
         }
+
+
+def with_notes(messages: list[dict], notes_text: str) -> list[dict]:
+    """The messages with the people's notes at the end of the system prompt (a new one if none)."""
+    if messages and messages[0].get("role") == "system":
+        first = {**messages[0], "content": f"{messages[0].get('content', '')}\n\n{notes_text}"}
+        return [first, *messages[1:]]
+    return [{"role": "system", "content": notes_text}, *messages]
 
 
 class _Retryable(Exception):

@@ -1,21 +1,7 @@
-from django.urls import path, register_converter
+from django.urls import path
 
+import autopack_site.converters  # noqa: F401 - registers <id:...>
 from runs import api, views
-
-
-class IdConverter:
-    """A run or phase id in a URL: anything but a slash or a NUL, which no database text may hold."""
-
-    regex = "[^/\x00]+"
-
-    def to_python(self, value):
-        return value
-
-    def to_url(self, value):
-        return value
-
-
-register_converter(IdConverter, "id")
 
 api_urlpatterns = [
     path("runs/", api.list_runs, name="api-run-list"),

@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseStopPolling
 
+from notes.views import helpers_context
 from routing.views import mapping_context
 from runs.models import Phase, Run
 from runs.progress import run_progress
@@ -34,6 +35,7 @@ def dashboard(request):
     context = {
         **usage_context(parse_period(request.GET.get("period"))),
         **mapping_context(run.run_id if run else None, request.GET.get("scope", "global")),
+        **helpers_context(run),
         "runs": runs,
         "run": run,
         "progress": run_progress(run) if run else None,

@@ -71,8 +71,62 @@
     cell.querySelector(".cell-error").textContent = message;
   }
 
+  // The notes form: its button waits for text; a saved note clears it; a refusal is said in place.
+  function noteForms() {
+    document.querySelectorAll("[data-note-form]").forEach(function (form) {
+      var text = form.querySelector("textarea");
+      var button = form.querySelector("[data-needs-text]");
+      var error = form.querySelector("[data-form-error]");
+      var sync = function () { button.disabled = !text.value.trim(); };
+      text.addEventListener("input", sync);
+      form.addEventListener("htmx:afterRequest", function (event) {
+        if (event.detail.elt !== form) return;
+        if (event.detail.successful) {
+          form.reset();
+          error.textContent = "";
+        } else {
+          var message = "Not saved";
+          try { message = "Not saved: " + JSON.parse(event.detail.xhr.responseText).error; } catch (e) { /* not JSON */ }
+          error.textContent = message;
+        }
+        sync();
+      });
+      sync();
+    });
+  }
+
+  // Copy context: the clipboard API where the page may use it, else a selected textarea and
+  // execCommand (the editors' frames refuse the clipboard API). The text stays on show either way.
+  function copyContext(button) {
+    var panel = button.closest(".copy-context");
+    var area = panel.querySelector("textarea");
+    var status = panel.querySelector("[data-copy-status]");
+    var fallback = function () {
+      area.focus();
+      area.select();
+      var copied = false;
+      try { copied = document.execCommand("copy"); } catch (e) { copied = false; }
+      status.textContent = copied ? "Copied." : "Select the text below and copy it by hand.";
+    };
+    var copy = function () {
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(area.value).then(function () { status.textContent = "Copied."; }, fallback);
+      } else {
+        fallback();
+      }
+    };
+    fetch(button.getAttribute("data-copy-context"), { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.text() : Promise.reject(response.status); })
+      .then(function (text) { area.value = text; copy(); }, copy);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.body.addEventListener("htmx:responseError", showRefusal);
+    noteForms();
+    document.body.addEventListener("click", function (event) {
+      var button = event.target.closest && event.target.closest("[data-copy-context]");
+      if (button) copyContext(button);
+    });
     var refilter = phaseFilter();
     // Rows swapped in by a poll must obey the filter the person set.
     if (refilter) document.body.addEventListener("htmx:afterSettle", refilter);

@@ -1,0 +1,111 @@
+"""Adding notes, writing them to the notes file, and handing them to the agents."""
+
+import fcntl
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from autopack_site import clock
+from autopack_site.errors import InvalidInput, NotFound
+from notes.models import HumanNote
+from runs.models import Run
+
+MAX_NOTE_CHARS = 20_000
+
+
+@dataclass
+class AddedNote:
+    note: HumanNote
+    file_written: bool
+    file_error: str
+
+
+def notes_file() -> Path:
+    return Path(settings.AUTOPACK_NOTES_FILE)
+
+
+def note_block(note: HumanNote) -> str:
+    """The original's format: a blank line, `## <UTC time>` and the run, a blank line, the note, `---`."""
+    heading = f"\n## {note.created_at.isoformat()}"
+    if note.run_id:
+        heading += f" (Run: {note.run.run_id})"
+    return f"{heading}\n\n{note.text}\n\n---\n"
+
+
+def add_note(*, text: str, run_id: str | None = None, author: str = "") -> AddedNote:
+    """Store a note, then append it to the notes file. A file that cannot be written loses nothing."""
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput("Invalid note", {"note": "may not be empty"})
+    if len(text) > MAX_NOTE_CHARS:
+        raise InvalidInput("Invalid note", {"note": f"may be at most {MAX_NOTE_CHARS} characters"})
+    run = None
+    if run_id:
+        run = Run.objects.filter(run_id=run_id).first()
+        if run is None:
+            raise NotFound(f"Run '{run_id}' not found")
+    with transaction.atomic():
+        note = HumanNote.objects.create(run=run, text=text, author=author, created_at=clock.now())
+    try:
+        append_to_file(note_block(note))
+    except OSError as exc:
+        note.file_error = f"{notes_file()}: {exc.strerror or exc}"[:500]
+        note.save(update_fields=["file_error"])
+        return AddedNote(note, False, note.file_error)
+    return AddedNote(note, True, "")
+
+
+def append_to_file(block: str) -> None:
+    """One write under an exclusive lock: concurrent notes, from any process, never interleave."""
+    path = notes_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            handle.write(block)
+            handle.flush()
+            os.fsync(handle.fileno())
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def export_notes() -> int:
+    """Rewrite the notes file from the database, oldest first; returns how many notes it holds."""
+    notes = list(HumanNote.objects.select_related("run").order_by("created_at", "id"))
+    path = notes_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Write beside it, then swap in, under the same lock appends take: no reader sees half a file.
+    with open(path, "a", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False) as out:
+                out.write("".join(note_block(n) for n in notes))
+            os.replace(out.name, path)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    HumanNote.objects.exclude(file_error="").update(file_error="")
+    return len(notes)
+
+
+def pending_notes(run_id: str | None) -> list[HumanNote]:
+    """Notes no agent has read yet: the run's and the global ones, oldest first."""
+    notes = HumanNote.objects.filter(delivered_at__isnull=True, run__isnull=True)
+    if run_id:
+        notes = notes | HumanNote.objects.filter(delivered_at__isnull=True, run__run_id=run_id)
+    return list(notes.select_related("run").order_by("created_at", "id"))
+
+
+def notes_prompt(notes: list[HumanNote]) -> str:
+    lines = ["## Notes from the person watching this run", "Take these into account; they come from a human."]
+    for note in notes:
+        lines.append(f"- ({note.created_at:%Y-%m-%d %H:%M} UTC) {note.text}")
+    return "\n".join(lines)
+
+
+def mark_delivered(notes: list[HumanNote], *, call: str) -> None:
+    HumanNote.objects.filter(pk__in=[n.pk for n in notes], delivered_at__isnull=True).update(
+        delivered_at=clock.now(), delivered_to=call[:300]
+    )

@@ -1,0 +1,64 @@
+"""Intervention helpers: notes to the agents and the run's context to copy into a chat."""
+
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from autopack_site.api import api_view
+from autopack_site.errors import InvalidInput
+from notes.context import run_context_text
+from notes.models import HumanNote
+from notes.services import add_note, notes_file
+from runs.models import Run
+
+RECENT_NOTES = 10
+
+
+@api_view(methods=("POST",), dashboard=True)
+def human_notes(request):
+    body = request.json
+    if not isinstance(body, dict):
+        raise InvalidInput("Invalid note", {"body": "must be a JSON object"})
+    run_id = body.get("run_id") or None
+    if run_id is not None and not isinstance(run_id, str):
+        raise InvalidInput("Invalid note", {"run_id": "must be a string"})
+    author = request.user.get_username() if request.user.is_authenticated else ""
+    added = add_note(text=body.get("note"), run_id=run_id, author=author)
+    if request.htmx:
+        return render(request, "notes/panel.html#notes", notes_context(run_id) | {"just_added": added})
+    return JsonResponse(
+        {
+            "message": "Note added successfully",
+            "timestamp": added.note.created_at.isoformat(),
+            "notes_file": str(notes_file()),
+            "id": added.note.pk,
+            "file_written": added.file_written,
+            "file_error": added.file_error or None,
+        }
+    )
+
+
+def helpers_context(run: Run | None) -> dict:
+    """What the intervention panel shows for the selected run (or for every run when none)."""
+    return {
+        **notes_context(run.run_id if run else None),
+        "notes_file": str(notes_file()),
+        "context_text": run_context_text(run) if run else "",
+    }
+
+
+def notes_context(run_id: str | None) -> dict:
+    notes = HumanNote.objects.select_related("run")
+    notes = notes.filter(run__run_id=run_id) if run_id else notes.filter(run__isnull=True)
+    return {"notes": list(notes[:RECENT_NOTES]), "notes_run_id": run_id}
+
+
+@require_GET
+def notes_list(request):
+    return render(request, "notes/panel.html#notes", notes_context(request.GET.get("run") or None))
+
+
+@require_GET
+def context_txt(request, run_id):
+    run = get_object_or_404(Run, run_id=run_id)
+    return HttpResponse(run_context_text(run), content_type="text/plain; charset=utf-8")
