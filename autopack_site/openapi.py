@@ -341,6 +341,27 @@ def openapi_spec() -> dict:
                     "responses": {**_ok("#/components/schemas/ModelCell"), **_errors(*WRITE_ERRORS)},
                 },
             },
+            "/dashboard/human-notes": {
+                "post": {
+                    "summary": "Leave a note for the agents: stored, added to the notes file, given to the next call",
+                    "description": "Appended to AUTOPACK_NOTES_FILE in the original format. A file that cannot be "
+                    "written loses nothing: the note is stored, the answer says why the file was not updated, and "
+                    "`manage.py export_notes` rewrites it. From the dashboard, an htmx form instead of JSON.",
+                    "operationId": "addHumanNote",
+                    "security": security,
+                    "requestBody": _json_body(
+                        {
+                            "type": "object",
+                            "required": ["note"],
+                            "properties": {
+                                "note": {"type": "string", "minLength": 1, "maxLength": 20000},
+                                "run_id": {"type": "string"},
+                            },
+                        }
+                    ),
+                    "responses": {**_ok("#/components/schemas/NoteAdded"), **_errors(*WRITE_ERRORS)},
+                }
+            },
             "/dashboard/runs/{run_id}/status": {
                 "get": {
                     "summary": "Live progress of a run",
@@ -611,6 +632,17 @@ SCHEMAS = {
         "properties": {
             "run_id": {"type": ["string", "null"]},
             "cells": {"type": "array", "items": {"$ref": "#/components/schemas/ModelCell"}},
+        },
+    },
+    "NoteAdded": {
+        "type": "object",
+        "properties": {
+            "message": {"const": "Note added successfully"},
+            "timestamp": {"type": "string", "format": "date-time"},
+            "notes_file": {"type": "string"},
+            "id": {"type": "integer"},
+            "file_written": {"type": "boolean"},
+            "file_error": {"type": ["string", "null"]},
         },
     },
     "RunStatus": {
