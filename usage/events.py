@@ -17,6 +17,18 @@ TOKEN_FIELDS = (
     "cached_prompt_tokens",
     "reasoning_tokens",
 )
+# The fields a caller reports for one call, in the order files and exports list them.
+REPORTED_FIELDS = (
+    "provider",
+    "model",
+    "role",
+    "run_id",
+    "phase_id",
+    *TOKEN_FIELDS,
+    "latency_ms",
+    "status",
+    "request_id",
+)
 
 
 class EventInvalid(Exception):

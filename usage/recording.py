@@ -18,27 +18,11 @@ from autopack_site import clock
 from autopack_site.errors import Conflict, InvalidInput
 from routing.config import pricing_catalog
 from runs.services import add_usage_tokens
-from usage.events import EventInvalid, UsageEvent, parse_event
+from usage.events import REPORTED_FIELDS, EventInvalid, UsageEvent, parse_event
 from usage.models import LlmUsageEvent, RunUsageBucket, UsageBucket
 
-EVENT_COLUMNS = (
-    "provider",
-    "model",
-    "role",
-    "run_id",
-    "phase_id",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "cached_prompt_tokens",
-    "reasoning_tokens",
-    "cost_usd",
-    "latency_ms",
-    "status",
-    "request_id",
-    "created_at",
-    "decision",
-)
+# What is stored per event: what was reported, plus the price, the time and the router's decision.
+EVENT_COLUMNS = (*REPORTED_FIELDS, "cost_usd", "created_at", "decision")
 
 
 @dataclass

@@ -15,26 +15,11 @@ from usage.aggregation import (
     top_runs_and_phases,
     usage_summary,
 )
+from usage.events import REPORTED_FIELDS
 from usage.models import LlmUsageEvent
 
 CHART_WIDTH, CHART_HEIGHT = 300, 100
-CSV_COLUMNS = (
-    "created_at",
-    "provider",
-    "model",
-    "role",
-    "run_id",
-    "phase_id",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "cached_prompt_tokens",
-    "reasoning_tokens",
-    "cost_usd",
-    "latency_ms",
-    "status",
-    "request_id",
-)
+CSV_COLUMNS = ("created_at", *REPORTED_FIELDS, "cost_usd")
 
 
 def _period(request) -> tuple[str, str]:

@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.usage.conftest import event
+from usage.events import REPORTED_FIELDS
 from usage.models import LlmUsageEvent, UsageBucket
 
 pytestmark = pytest.mark.django_db
@@ -17,25 +18,7 @@ VALUES = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=8,
 )
-FIELDS = [
-    "provider",
-    "model",
-    "role",
-    "run_id",
-    "phase_id",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "cached_prompt_tokens",
-    "reasoning_tokens",
-    "latency_ms",
-    "status",
-    "request_id",
-    "created_at",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_input_tokens",
-]
+FIELDS = [*REPORTED_FIELDS, "created_at", "input_tokens", "output_tokens", "cache_read_input_tokens"]
 LIKELY = st.sampled_from(
     ["gpt-4o", "openai", "builder", "agent:x", "ok", "error", 0, 10, -1, 2**63, "2026-01-01T00:00:00Z"]
 )

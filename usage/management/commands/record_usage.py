@@ -9,25 +9,11 @@ from django.db import connection, connections
 
 from autopack_site.api import parse_json
 from autopack_site.errors import DomainError
+from usage.events import REPORTED_FIELDS
 from usage.recording import BatchResult, check_events, record_usage_events, write_events
 
 BATCH_LINES = 10_000
 WORKERS = 2
-SINGLE_EVENT_FIELDS = (
-    "provider",
-    "model",
-    "role",
-    "run_id",
-    "phase_id",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "cached_prompt_tokens",
-    "reasoning_tokens",
-    "latency_ms",
-    "status",
-    "request_id",
-)
 
 
 class Command(BaseCommand):
@@ -59,7 +45,7 @@ class Command(BaseCommand):
         return self._record_one(options)
 
     def _record_one(self, options):
-        fields = {key: options[key] for key in SINGLE_EVENT_FIELDS if options[key] is not None}
+        fields = {key: options[key] for key in REPORTED_FIELDS if options[key] is not None}
         if options["at"]:
             fields["created_at"] = options["at"]
         try:
