@@ -4,6 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from routing.quotas import forget_cached_states
 from tests.conftest import plan
 
 pytestmark = pytest.mark.django_db
@@ -44,10 +45,12 @@ def test_dashboard_names_an_unknown_selected_run(api, client):
     assert "No run named “gone”" in page
 
 
-def test_unfilled_panels_say_not_available_instead_of_figures(client):
+def test_the_grid_has_its_four_panels_and_no_placeholder(client, api):
+    api.start()
     page = client.get("/dashboard/").content.decode()
-    assert ">Intervention helpers</h2>" in page
-    assert page.count("Not available yet") == 1
+    for panel in ('id="run-summary"', 'id="usage-panel"', 'id="mapping-panel"', 'id="helpers-panel"'):
+        assert panel in page
+    assert "Not available yet" not in page
 
 
 def test_run_page_lists_tiers_phases_and_recorded_issues(api, client):
@@ -153,6 +156,8 @@ def query_counts(api, client, run_id, phases):
         lambda: poll(client, run_id, 1),
         lambda: client.get("/dashboard/", {"run": run_id}),
     ):
+        # Quota reads are cached for a few seconds; measure them uncached every time.
+        forget_cached_states()
         with CaptureQueriesContext(connection) as queries:
             assert request().status_code == 200
         counts.append(len(queries))
@@ -164,7 +169,7 @@ def test_poll_and_page_query_counts_do_not_grow_with_the_run(api, client):
     big = query_counts(api, client, "big", 24)
     assert small == big
     page, fragment, dashboard = big
-    assert page <= 6 and fragment <= 5 and dashboard <= 16
+    assert page <= 6 and fragment <= 5 and dashboard <= 40
 
 
 def test_dashboard_pages_may_be_framed_by_the_editors(client):
