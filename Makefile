@@ -22,7 +22,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
-	@if [ "$${AUTOPACK_DEMO:-1}" != "0" ]; then $(BIN)/python manage.py demo --if-empty; fi
+	$(BIN)/python manage.py demo --if-empty
 	@echo "Dashboard: http://localhost:$(PORT)/dashboard/"
 	$(BIN)/gunicorn autopack_site.wsgi --bind $(HOST):$(PORT) --workers $(WORKERS) --access-logfile -
 

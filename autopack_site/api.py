@@ -15,6 +15,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from autopack_site.errors import Conflict, DomainError, InvalidInput, NotFound
+from routing.config import ConfigError
 
 STATUS_FOR_ERROR = {InvalidInput: 400, NotFound: 404, Conflict: 409}
 MAX_DEPTH = 32
@@ -87,6 +88,25 @@ def parse_json(raw: bytes):
     return data
 
 
+def query_id(request, name: str) -> str | None:
+    """An id from the query string, or None when absent or one no database could hold (NUL, too long)."""
+    value = request.GET.get(name) or None
+    if value is None or "\x00" in value or len(value) > 200:
+        return None
+    return value
+
+
+def query_int(request, name: str, *, default: int, maximum: int) -> int:
+    """A positive integer from the query string; InvalidInput otherwise (without asking int() for 5,000 digits)."""
+    raw = request.GET.get(name)
+    if raw is None:
+        return default
+    # isascii: str.isdigit() also accepts digits such as "²" that int() refuses.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18) or not 1 <= int(raw) <= maximum:
+        raise InvalidInput("Invalid query", {name: f"must be an integer from 1 to {maximum}"})
+    return int(raw)
+
+
 def is_loopback(address: str) -> bool:
     try:
         ip = ipaddress.ip_address(address)
@@ -131,7 +151,15 @@ def refuse_dashboard_write(request) -> JsonResponse | None:
     if origin is None or (origin != own_origin(request) and origin not in settings.AUTOPACK_TRUSTED_ORIGINS):
         return error_response(403, "Dashboard changes must come from the dashboard's own pages")
     user = getattr(request, "user", None)
-    if not is_loopback(request.META.get("REMOTE_ADDR", "")) and not (user and user.is_staff):
+    if user and user.is_staff:
+        return None
+    if settings.AUTOPACK_API_KEY:
+        # With a key set, loopback proves nothing (a reverse proxy on this host makes everyone loopback).
+        given = request.headers.get("X-API-Key", "")
+        if hmac.compare_digest(given.encode(), settings.AUTOPACK_API_KEY.encode()):
+            return None
+        return error_response(403, "Dashboard changes need a staff login (or the API key) on this server")
+    if not is_loopback(request.META.get("REMOTE_ADDR", "")):
         return error_response(403, "Dashboard changes need a loopback client or a staff login")
     return None
 
@@ -226,6 +254,10 @@ def _call(view, request, *args, owns_transaction: bool, **kwargs):
         if owns_transaction:
             transaction.set_rollback(True)
         return error_response(_status(exc), exc.message, exc.details)
+    except ConfigError as exc:
+        if owns_transaction:
+            transaction.set_rollback(True)
+        return error_response(503, "config/models.yaml has problems; fix them and retry", dict(exc.problems))
 
 
 def _status(exc: DomainError) -> int:

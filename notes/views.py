@@ -4,7 +4,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from autopack_site.api import api_view
+from autopack_site.api import api_view, query_id
 from autopack_site.errors import InvalidInput
 from notes.context import run_context_text
 from notes.models import HumanNote
@@ -55,7 +55,7 @@ def notes_context(run_id: str | None) -> dict:
 
 @require_GET
 def notes_list(request):
-    return render(request, "notes/panel.html#notes", notes_context(request.GET.get("run") or None))
+    return render(request, "notes/panel.html#notes", notes_context(query_id(request, "run")))
 
 
 @require_GET

@@ -148,14 +148,17 @@ class LlmService:
         usage = body.get("usage") or error.get("usage")
         if not isinstance(usage, dict) or not isinstance(usage.get("prompt_tokens"), int):
             return
+        completion = usage.get("completion_tokens")
+        if not isinstance(completion, int):
+            completion = 0
         record_usage(
             provider=decision.provider,
             model=decision.model,
             role=decision.role,
             run_id=run_id or "",
             phase_id=phase_id or "",
-            prompt_tokens=usage.get("prompt_tokens"),
-            completion_tokens=usage.get("completion_tokens", 0),
+            prompt_tokens=usage["prompt_tokens"],
+            completion_tokens=completion,
             latency_ms=latency,
             status="error",
             request_id=request_id,
@@ -202,6 +205,7 @@ class LlmService:
                 "error": str(exc),
                 "decision": None,
                 "request_id": None,
+                **shape(None),
             }
         return {
             "success": True,
@@ -273,12 +277,14 @@ def _files_text(context: dict | str) -> str:
     return "\n\n".join(f"--- {path}\n{content}" for path, content in context.items())
 
 
-def _builder_result(text: str) -> dict:
+def _builder_result(text: str | None) -> dict:
     return {"patch_content": text}
 
 
-def _auditor_result(text: str) -> dict:
+def _auditor_result(text: str | None) -> dict:
     review = {"review": text, "approved": None, "issues_found": []}
+    if text is None:
+        return review
     try:
         parsed = json.loads(text)
     except ValueError:

@@ -28,6 +28,8 @@ def _check_keys(*, scope: str, run_id: str | None, role: str, category: str, com
         errors["category"] = "may be at most 100 characters"
     if scope == ModelOverride.RUN and not run_id:
         errors["run_id"] = "is required for a run override"
+    if scope == ModelOverride.GLOBAL and run_id:
+        errors["run_id"] = "goes only with scope run; a global override applies to every run"
     if errors:
         raise InvalidInput("Invalid override", errors)
     if scope != ModelOverride.RUN:
@@ -78,6 +80,8 @@ def reset_override(
     *, scope: str, role: str, category: str, complexity: str, run_id: str | None = None, changed_by: str = "", via: str
 ) -> bool:
     """Remove an override (the YAML's choice applies again); False when there was none."""
+    # A broken file would leave nothing to fall back to: refuse before changing anything.
+    get_config()
     run = _check_keys(scope=scope, run_id=run_id, role=role, category=category, complexity=complexity)
     existing = (
         ModelOverride.objects.select_for_update()

@@ -5,7 +5,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from autopack_site import clock
-from autopack_site.api import api_view
+from autopack_site.api import api_view, query_id
 from autopack_site.errors import InvalidInput, NotFound
 from routing.config import COMPLEXITIES, ROLES, ConfigError, get_config
 from routing.models import ModelOverride, OverrideChange
@@ -14,15 +14,16 @@ from routing.services import model_matrix, reset_override, set_override
 from runs.models import Run
 
 
-def _run_or_404(run_id):
-    if run_id and not Run.objects.filter(run_id=run_id).exists():
-        raise NotFound(f"Run '{run_id}' not found")
-    return run_id or None
+def _run_or_404(request, name: str) -> str | None:
+    raw, run_id = request.GET.get(name), query_id(request, name)
+    if raw and (run_id is None or not Run.objects.filter(run_id=run_id).exists()):
+        raise NotFound(f"Run '{raw[:200]}' not found")
+    return run_id
 
 
 @api_view(methods=("GET",), write=False)
 def models_json(request):
-    run_id = _run_or_404(request.GET.get("run_id"))
+    run_id = _run_or_404(request, "run_id")
     try:
         return JsonResponse(model_matrix(run_id))
     except ConfigError as exc:
@@ -155,14 +156,14 @@ def _strip_entry(state, now) -> dict:
 
 @require_GET
 def mapping_panel(request):
-    context = mapping_context(request.GET.get("run") or None, request.GET.get("scope", "global"))
+    context = mapping_context(query_id(request, "run"), request.GET.get("scope", "global"))
     return render(request, "routing/mapping.html#panel", context)
 
 
 @require_GET
 def mapping_status(request):
     """The poll: the provider strip and each cell's badge, out of band; never the dropdowns."""
-    context = mapping_context(request.GET.get("run") or None, request.GET.get("scope", "global"))
+    context = mapping_context(query_id(request, "run"), request.GET.get("scope", "global"))
     if context["config_error"]:
         return HttpResponse(status=204)
     return render(request, "routing/mapping.html#status", {**context, "oob": True})
@@ -170,5 +171,5 @@ def mapping_status(request):
 
 @require_GET
 def mapping_page(request):
-    context = mapping_context(request.GET.get("run") or None, request.GET.get("scope", "global"))
+    context = mapping_context(query_id(request, "run"), request.GET.get("scope", "global"))
     return render(request, "routing/mapping.html", context)

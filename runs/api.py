@@ -3,7 +3,7 @@
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 
-from autopack_site.api import NO_BODY, api_view
+from autopack_site.api import NO_BODY, api_view, query_int
 from autopack_site.errors import InvalidInput, NotFound
 from runs import payloads, services
 from runs.models import Phase, Run
@@ -46,8 +46,8 @@ def list_runs(request):
         if state not in RunState.values:
             raise InvalidInput("Invalid filter", {"state": f"unknown run state '{state[:50]}'"})
         runs = runs.filter(state=state)
-    page_size = _int_param(request, "page_size", default=50, maximum=PAGE_SIZE_MAX)
-    page_number = _int_param(request, "page", default=1, maximum=10**9)
+    page_size = query_int(request, "page_size", default=50, maximum=PAGE_SIZE_MAX)
+    page_number = query_int(request, "page", default=1, maximum=10**9)
     paginator = Paginator(runs, page_size)
     page = paginator.get_page(page_number)
     return JsonResponse(
@@ -59,16 +59,6 @@ def list_runs(request):
             "runs": [run_summary_json(r) for r in page.object_list],
         }
     )
-
-
-def _int_param(request, name: str, *, default: int, maximum: int) -> int:
-    raw = request.GET.get(name)
-    if raw is None:
-        return default
-    # isascii: str.isdigit() also accepts digits such as "²" that int() refuses.
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
-        raise InvalidInput("Invalid query", {name: f"must be an integer from 1 to {maximum}"})
-    return int(raw)
 
 
 @api_view(methods=("GET",), write=False)

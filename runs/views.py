@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseStopPolling
 
+from autopack_site.api import query_id
 from notes.views import helpers_context
 from routing.views import mapping_context
 from runs.models import Phase, Run
@@ -27,7 +28,8 @@ def runs_for_picker():
 def dashboard(request):
     runs = list(runs_for_picker())
     wanted = request.GET.get("run", "")
-    run = Run.objects.filter(run_id=wanted).first() if wanted else None
+    run_id = query_id(request, "run")
+    run = Run.objects.filter(run_id=run_id).first() if run_id else None
     if run is None and runs:
         run = runs[0]
     if run is not None and all(r.pk != run.pk for r in runs):
@@ -74,7 +76,7 @@ def run_progress_fragment(request, run_id):
     A finished run's fragment has no polling trigger and comes as 286, so polling stops.
     """
     since = request.GET.get("v", "0")
-    since = int(since) if since.isascii() and since.isdigit() else 0
+    since = int(since) if since.isascii() and since.isdigit() and len(since) <= 18 else 0
     run = Run.objects.filter(run_id=run_id).first()
     if run is None:
         return HttpResponseStopPolling()

@@ -19,6 +19,7 @@ from usage.models import CORE_ROLES, LlmUsageEvent, RunUsageBucket, UsageBucket
 
 PERIODS = {"day": dt.timedelta(hours=24), "week": dt.timedelta(days=7), "month": dt.timedelta(days=30)}
 HOUR, DAY = dt.timedelta(hours=1), dt.timedelta(days=1)
+FORECAST_HORIZON = dt.timedelta(days=3 * 365)
 SUMS = ("prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "calls")
 
 
@@ -163,7 +164,12 @@ def usage_summary(period: str, *, now: dt.datetime | None = None) -> dict:
         forecast = None
         if cap.tokens and sums["total_tokens"]:
             remaining = cap.tokens - sums["total_tokens"]
-            forecast = end if remaining <= 0 else end + dt.timedelta(seconds=remaining * seconds / sums["total_tokens"])
+            wait = remaining * seconds / sums["total_tokens"]
+            # Past the horizon the rate says nothing useful (and far enough it overflows a date).
+            if remaining <= 0:
+                forecast = end
+            elif wait <= FORECAST_HORIZON.total_seconds():
+                forecast = end + dt.timedelta(seconds=wait)
         provider_rows.append(
             {
                 "provider": name,

@@ -10,6 +10,7 @@ from routing.config import ModelInfo
 
 ROLE = re.compile(r"^(builder|auditor|agent:[A-Za-z0-9_.\-]{1,80})$")
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 TOKEN_FIELDS = (
     "prompt_tokens",
     "completion_tokens",
@@ -116,12 +117,15 @@ def _moment(data, errors, now: dt.datetime) -> dt.datetime:
         return now
     try:
         moment = dt.datetime.fromisoformat(raw)
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        moment = moment.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
         errors["created_at"] = "must be an ISO-8601 date and time"
         return now
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    if moment > now + FUTURE_TOLERANCE:
+    if moment < EARLIEST:
+        errors["created_at"] = f"is before {EARLIEST:%Y}"
+    elif moment > now + FUTURE_TOLERANCE:
         errors["created_at"] = "is in the future"
     return moment
 

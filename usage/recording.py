@@ -148,7 +148,9 @@ def _insert(events: list[UsageEvent]) -> None:
     if connection.vendor == "postgresql":
         # COPY is several times faster than INSERT for large files (see bench/record_usage_speed.py).
         table = LlmUsageEvent._meta.db_table
+        # Raw COPY errors are psycopg's; wrapped, a unique clash is Django's IntegrityError like any other.
         with (
+            connection.wrap_database_errors,
             connection.cursor() as cursor,
             cursor.cursor.copy(f"COPY {table} ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy,
         ):

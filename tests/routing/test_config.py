@@ -5,8 +5,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.core.checks import run_checks
 from django.core.management import call_command
-from django.core.management.base import SystemCheckError
+from django.core.management.base import CommandError
 
 from routing.config import ConfigError, get_config, load_config
 
@@ -77,11 +78,26 @@ def test_the_config_is_reloaded_when_the_file_changes(tmp_path, settings):
     assert get_config().provider_quotas["anthropic"].weekly_token_cap == 12345
 
 
-def test_check_reports_a_broken_file(tmp_path, settings):
+def test_check_reports_a_broken_file_and_fails(tmp_path, settings):
     file = tmp_path / "m.yaml"
     file.write_text("provider_quotas:\n  openai: {soft_limit_ratio: 2}\n")
     settings.AUTOPACK_MODELS_CONFIG = str(file)
-    with pytest.raises(
-        SystemCheckError, match=r"provider_quotas\.openai\.soft_limit_ratio: must be a number in \(0, 1\]"
-    ):
-        call_command("check", stdout=io.StringIO(), stderr=io.StringIO())
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="1 problem"):
+        call_command("check", stdout=io.StringIO(), stderr=err)
+    assert "provider_quotas.openai.soft_limit_ratio: must be a number in (0, 1]" in err.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_broken_file_does_not_stop_migrate_or_recording(tmp_path, settings):
+    file = tmp_path / "m.yaml"
+    file.write_text("models: [")
+    settings.AUTOPACK_MODELS_CONFIG = str(file)
+    # migrate and the server stop only on serious check messages; these are warnings.
+    assert [m.id for m in run_checks() if m.id.startswith("autopack")] == ["autopack.W002"]
+    assert not [m for m in run_checks() if m.is_serious()]
+    out = io.StringIO()
+    call_command(
+        "record_usage", "--model=gpt-4o", "--role=builder", "--total-tokens=5", stdout=out, stderr=io.StringIO()
+    )
+    assert "Recorded 1 event" in out.getvalue()

@@ -192,3 +192,12 @@ def test_the_run_page_shows_each_phases_routing_decision(service, provider, api,
     page = client.get("/dashboard/runs/run-1/").content.decode()
     assert "asked gpt-4o, used claude-haiku-4-5" in page
     assert "failed: gpt-4o: HTTP 429" in page
+
+
+def test_failed_calls_keep_the_shape_callers_read(service, provider):
+    provider.script("gpt-4o", (401, {"error": {"message": "bad key"}}, {}, 0))
+    provider.script("gpt-4o", (401, {"error": {"message": "bad key"}}, {}, 0))
+    built = service.execute_builder_phase({"complexity": "medium"}, "", "r", "P1")
+    reviewed = service.execute_auditor_review("diff", {"complexity": "medium"}, "r", "P1")
+    assert built["patch_content"] is None
+    assert (reviewed["review"], reviewed["approved"], reviewed["issues_found"]) == (None, None, [])

@@ -232,3 +232,44 @@ def test_the_database_refuses_duplicate_global_overrides_whatever_the_null_run(r
     ModelOverride.objects.create(scope="global", role="builder", model="o3", created_at=now, updated_at=now)
     with pytest.raises(IntegrityError), transaction.atomic():
         ModelOverride.objects.create(scope="global", role="builder", model="o4-mini", created_at=now, updated_at=now)
+
+
+def test_changes_while_the_config_is_broken_are_503_and_change_nothing(api, routing, models_config):
+    keys = {"role": "builder", "category": "docs", "complexity": "low"}
+    api.post("/dashboard/models/override", {**keys, "model": "o3"})
+    models_config({"models": "not a mapping"})
+    assert api.post("/dashboard/models/override", {**keys, "model": "o4-mini"}).status_code == 503
+    response = api.client.delete("/dashboard/models/override", json.dumps(keys), content_type="application/json")
+    assert response.status_code == 503 and "models" in response.json()["details"]
+    assert ModelOverride.objects.get().model == "o3" and OverrideChange.objects.count() == 1
+
+
+def test_a_global_override_with_a_run_id_is_refused(api, routing):
+    api.start(plan())
+    body = {"scope": "global", "run_id": "run-1", "role": "builder", "model": "o3"}
+    assert "run_id" in api.post("/dashboard/models/override", body).json()["details"]
+
+
+def test_with_an_api_key_set_dashboard_changes_need_a_staff_login(client, admin_client, routing, settings):
+    settings.AUTOPACK_API_KEY = "secret"
+    form = {"role": "builder", "category": "docs", "complexity": "low", "model": "o3"}
+    assert post_form(client, form, **HTMX).status_code == 403
+    assert post_form(client, form, **HTMX, **{"X-API-Key": "secret"}).status_code == 200
+    assert admin_client.post("/dashboard/models/override", form, headers=HTMX).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/dashboard/models?run_id=%00",
+        "/dashboard/?run=%00",
+        "/dashboard/notes/list?run=%00",
+        "/dashboard/models/panel?run=%00",
+        "/dashboard/models/status?run=a%00b",
+        "/dashboard/runs/x/progress?v=" + "9" * 5000,
+        "/runs/?page=" + "1" * 5000,
+        "/runs/?page_size=" + "1" * 5000,
+    ],
+)
+def test_odd_query_strings_are_never_a_500(client, routing, url):
+    assert client.get(url).status_code in (200, 204, 286, 400, 404)

@@ -71,3 +71,9 @@ def test_admin_edit_of_a_cap_keeps_the_run_consistent(admin_client, api):
     assert response.status_code == 302, response.content.decode()[:2000]
     run.refresh_from_db()
     assert run.token_cap == 777 and run.state == "RUN_CREATED"
+
+
+def test_demo_if_empty_respects_autopack_demo_off(settings):
+    settings.AUTOPACK_DEMO = False
+    call_command("demo", "--if-empty")
+    assert not Run.objects.exists()

@@ -151,3 +151,10 @@ def test_endpoint_reports_a_broken_config_but_still_answers(client, tmp_path, se
     settings.AUTOPACK_MODELS_CONFIG = str(broken)
     body = client.get("/dashboard/usage").json()
     assert "provider_quotas.openai.soft_limit_ratio" in body["config_error"]
+
+
+def test_a_trickle_of_usage_forecasts_nothing_rather_than_centuries(client, models_config, frozen_now):
+    record_usage_events([event(prompt_tokens=1, completion_tokens=0)], atomic_batch=True)
+    row = summary_for("openai", "month")
+    assert row["forecast"] is None and row["percent_of_cap"] == 0.0
+    assert client.get("/dashboard/").status_code == 200

@@ -3,6 +3,7 @@ import json
 import pytest
 
 from tests.usage.conftest import event
+from usage import recording
 from usage.models import LlmUsageEvent, UsageBucket
 
 pytestmark = pytest.mark.django_db
@@ -78,4 +79,26 @@ def test_ingest_follows_the_api_key_rules(api, client, models_config, settings):
     assert response.status_code == 403
     form = client.post("/api/usage", {"model": "gpt-4o"})
     assert form.status_code == 415
+    assert LlmUsageEvent.objects.count() == 1
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+01:00", "0001-01-01T00:30:00", "1999-12-31T23:59:59Z"])
+def test_dates_outside_any_real_call_are_400(api, models_config, moment):
+    response = api.post("/api/usage", event(created_at=moment))
+    assert response.status_code == 400 and "created_at" in response.json()["details"]
+
+
+def test_a_replay_racing_its_original_counts_as_a_duplicate(api, models_config, monkeypatch):
+    api.post("/api/usage", event(request_id="r1"))
+    real = recording._stored_figures
+    calls = []
+
+    def miss_once(ids):
+        calls.append(ids)
+        # The first look misses the row, as when a concurrent writer has not committed yet.
+        return {} if len(calls) == 1 else real(ids)
+
+    monkeypatch.setattr(recording, "_stored_figures", miss_once)
+    response = api.post("/api/usage", event(request_id="r1"))
+    assert response.status_code == 200 and response.json()["duplicates"] == 1
     assert LlmUsageEvent.objects.count() == 1

@@ -1,5 +1,6 @@
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from runs.demo import DEMO_RUN_ID, advance_demo_run, load_demo_run, load_demo_usage_history
@@ -16,6 +17,9 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=float, default=3.0, help="seconds between live steps")
 
     def handle(self, *args, run_id, if_empty, live, interval, **options):
+        if if_empty and not settings.AUTOPACK_DEMO:
+            self.stdout.write("AUTOPACK_DEMO is off; no demo data loaded.")
+            return
         if if_empty and Run.objects.exists():
             self.stdout.write("Runs exist already; no demo data loaded.")
             return
