@@ -101,3 +101,19 @@ def test_a_broken_file_does_not_stop_migrate_or_recording(tmp_path, settings):
         "record_usage", "--model=gpt-4o", "--role=builder", "--total-tokens=5", stdout=out, stderr=io.StringIO()
     )
     assert "Recorded 1 event" in out.getvalue()
+
+
+def test_a_later_autopack_file_loads_with_warnings_for_what_we_do_not_use():
+    """A shortened copy of Autopack's newer models.yaml: more sections, extra keys, newer models."""
+    config = load_config(FIXTURES / "autopack_models_latest.yaml")
+    assert config.routing.complexity_models["high"]["auditor"] == "claude-sonnet-4-5"
+    assert config.routing.category_models["tests"] == {"builder": "claude-sonnet-4-5"}
+    warned = "\n".join(config.warnings)
+    for key in (
+        "llm_routing_policies",
+        "model_aliases",
+        "complexity_models.high.escalation_builder",
+        "category_models.security_auth_change.secondary_auditor",
+        "quota_enforcement",
+    ):
+        assert key in warned
