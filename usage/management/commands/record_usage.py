@@ -12,7 +12,7 @@ from autopack_site.errors import DomainError
 from usage.events import REPORTED_FIELDS
 from usage.recording import BatchResult, check_events, record_usage_events, write_events
 
-BATCH_LINES = 10_000
+BATCH_LINES = 20_000
 WORKERS = 2
 
 
