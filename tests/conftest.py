@@ -105,7 +105,9 @@ def pytest_collection_modifyitems(config, items):
     from django.conf import settings
 
     if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-        skip = pytest.mark.skip(reason="PostgreSQL-only behaviour (row locks under concurrent writers)")
+        skip = pytest.mark.skip(
+            reason="PostgreSQL-only behaviour: concurrent writers, row locks, COPY and worker processes"
+        )
         for item in items:
             if "postgres_only" in item.keywords:
                 item.add_marker(skip)

@@ -3,9 +3,10 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db.models import Sum
 
 from tests.usage.conftest import event
-from usage.models import LlmUsageEvent
+from usage.models import LlmUsageEvent, UsageBucket
 
 pytestmark = pytest.mark.django_db
 
@@ -109,3 +110,20 @@ def test_events_from_standard_input(monkeypatch, models_config):
 def test_a_missing_file_is_a_clear_error(tmp_path, models_config):
     with pytest.raises(CommandError, match="Cannot read"):
         call_command("record_usage", f"--file={tmp_path / 'nope.jsonl'}")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.postgres_only
+def test_a_large_file_is_imported_by_the_worker_processes_exactly(tmp_path, models_config):
+    """Three batches in two processes, a repeat across batches, a conflict and a bad line."""
+    lines = [json.dumps(event(request_id=f"big-{i}", run_id="r", phase_id=f"p{i % 7}")) for i in range(45_000)]
+    lines[30_000] = lines[5]  # line 6 again, in another batch: a duplicate
+    lines[40_000] = json.dumps(event(request_id="big-7", prompt_tokens=1))  # other figures: a conflict
+    lines[44_000] = "{broken"
+    code, out, err = run(f"--file={write_lines(tmp_path, lines)}")
+    assert code == 1
+    assert "Imported 44997, duplicates skipped 1, rejected 2" in out
+    assert "line 40001: request_id 'big-7' was recorded with other figures" in err
+    assert "line 44001: not valid JSON" in err
+    assert LlmUsageEvent.objects.count() == 44_997
+    assert UsageBucket.objects.filter(size="day").aggregate(s=Sum("calls"))["s"] == 44_997
