@@ -120,19 +120,17 @@ class LlmService:
         usage = response.usage
         prompt = usage.prompt_tokens if usage else 0
         completion = usage.completion_tokens if usage else 0
-        record_usage(
-            provider=decision.provider,
-            model=decision.model,
-            role=decision.role,
-            run_id=run_id or "",
-            phase_id=phase_id or "",
+        _record(
+            decision,
+            run_id,
+            phase_id,
+            request_id,
+            failures,
             prompt_tokens=prompt,
             completion_tokens=completion,
             cached_prompt_tokens=_detail(usage, "prompt_tokens_details", "cached_tokens"),
             reasoning_tokens=_detail(usage, "completion_tokens_details", "reasoning_tokens"),
             latency_ms=latency,
-            request_id=request_id,
-            decision=_decision_record(decision, failures),
         )
         text = (response.choices[0].message.content or "") if response.choices else ""
         return Completion(text, decision.model, decision.provider, request_id, decision, prompt, completion, failures)
@@ -151,18 +149,16 @@ class LlmService:
         completion = usage.get("completion_tokens")
         if not isinstance(completion, int):
             completion = 0
-        record_usage(
-            provider=decision.provider,
-            model=decision.model,
-            role=decision.role,
-            run_id=run_id or "",
-            phase_id=phase_id or "",
+        _record(
+            decision,
+            run_id,
+            phase_id,
+            request_id,
+            failures,
             prompt_tokens=usage["prompt_tokens"],
             completion_tokens=completion,
             latency_ms=latency,
             status="error",
-            request_id=request_id,
-            decision=_decision_record(decision, failures),
         )
 
     def _client(self, provider: str) -> openai.OpenAI:
@@ -249,6 +245,20 @@ def _message(exc: openai.APIStatusError) -> str:
 def _detail(usage, group: str, key: str) -> int:
     details = getattr(usage, group, None) if usage else None
     return (getattr(details, key, None) or 0) if details else 0
+
+
+def _record(decision: Decision, run_id, phase_id, request_id: str, failures: list[str], **figures) -> None:
+    """Record one attempt's usage under its own request id, with the router's decision."""
+    record_usage(
+        provider=decision.provider,
+        model=decision.model,
+        role=decision.role,
+        run_id=run_id or "",
+        phase_id=phase_id or "",
+        request_id=request_id,
+        decision=_decision_record(decision, failures),
+        **figures,
+    )
 
 
 def _decision_record(decision: Decision, failures: list[str]) -> dict:

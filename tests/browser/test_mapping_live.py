@@ -3,7 +3,7 @@ from playwright.sync_api import expect
 
 from routing.models import ModelOverride, OverrideChange
 from tests.browser.test_run_progress_live import SIMPLE_BROWSER_SANDBOX
-from tests.routing.test_router import ROUTING
+from tests.routing.conftest import ROUTING
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,7 +12,7 @@ from notes.models import HumanNote
 from routing.models import ModelOverride
 from tests.browser.test_run_progress_live import SIMPLE_BROWSER_SANDBOX
 from tests.conftest import plan
-from tests.routing.test_router import ROUTING
+from tests.routing.conftest import ROUTING
 from tests.usage.conftest import event
 
 pytestmark = pytest.mark.django_db(transaction=True)

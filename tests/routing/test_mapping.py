@@ -5,21 +5,12 @@ import pytest
 from routing.models import ModelOverride, OverrideChange
 from routing.quotas import forget_cached_states
 from tests.conftest import plan
-from tests.routing.test_router import ROUTING
 from tests.usage.conftest import event
 from usage.recording import record_usage_events
 
 pytestmark = pytest.mark.django_db
 
 HTMX = {"HX-Request": "true", "Origin": "http://testserver"}
-
-
-@pytest.fixture
-def routing(models_config):
-    models_config(ROUTING)
-    forget_cached_states()
-    yield
-    forget_cached_states()
 
 
 def cell(cells, role, category, complexity):
