@@ -25,6 +25,10 @@ from usage.models import LlmUsageEvent, RunUsageBucket, UsageBucket
 EVENT_COLUMNS = (*REPORTED_FIELDS, "cost_usd", "created_at", "decision")
 
 
+# Below this, plain INSERTs cost no more than setting up a COPY.
+COPY_THRESHOLD = 1000
+
+
 @dataclass
 class BatchResult:
     imported: int = 0
@@ -67,18 +71,24 @@ def check_events(items: list[dict], *, atomic_batch: bool) -> tuple[list[tuple[i
 
 def write_events(events: list[tuple[int, UsageEvent]], result: BatchResult, *, atomic_batch: bool) -> BatchResult:
     """Insert checked events with their rollups and run totals, in one transaction."""
+    # COPY only in a transaction of our own: a COPY cut short by a unique clash can leave results on
+    # the connection, and only then may we close it and start clean.
+    outer = connection.in_atomic_block
+    use_copy = connection.vendor == "postgresql" and not outer and len(events) >= COPY_THRESHOLD
     for attempt in range(3):
         try:
             with transaction.atomic():
-                return _write(events, result, atomic_batch=atomic_batch)
+                return _write(events, result, atomic_batch=atomic_batch, use_copy=use_copy)
         except IntegrityError:
             # A concurrent writer inserted one of our request_ids first: classify again.
             if attempt == 2:
                 raise
+            if use_copy:
+                connection.close()
     raise AssertionError("unreachable")
 
 
-def _write(events, result: BatchResult, *, atomic_batch: bool) -> BatchResult:
+def _write(events, result: BatchResult, *, atomic_batch: bool, use_copy: bool) -> BatchResult:
     fresh = BatchResult(rejected=list(result.rejected))
     new: list[UsageEvent] = []
     seen: dict[str, tuple] = {}
@@ -103,7 +113,7 @@ def _write(events, result: BatchResult, *, atomic_batch: bool) -> BatchResult:
     if conflicts and atomic_batch:
         raise Conflict("Usage conflicts with what is recorded", conflicts)
     if new:
-        _insert(new)
+        _insert(new, use_copy=use_copy)
         _add_to_buckets(new)
         _add_to_runs(new)
     fresh.imported = len(new)
@@ -144,8 +154,8 @@ def _stored_figures(request_ids: list[str]) -> dict[str, tuple]:
     return found
 
 
-def _insert(events: list[UsageEvent]) -> None:
-    if connection.vendor == "postgresql":
+def _insert(events: list[UsageEvent], *, use_copy: bool) -> None:
+    if use_copy:
         # COPY is several times faster than INSERT for large files (see bench/record_usage_speed.py).
         table = LlmUsageEvent._meta.db_table
         # Raw COPY errors are psycopg's; wrapped, a unique clash is Django's IntegrityError like any other.

@@ -127,3 +127,23 @@ def test_a_large_file_is_imported_by_the_worker_processes_exactly(tmp_path, mode
     assert "line 44001: not valid JSON" in err
     assert LlmUsageEvent.objects.count() == 44_997
     assert UsageBucket.objects.filter(size="day").aggregate(s=Sum("calls"))["s"] == 44_997
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.postgres_only
+def test_a_copy_cut_short_by_a_racing_writer_is_retried_on_a_clean_connection(models_config, monkeypatch):
+    from usage import recording
+
+    recording.record_usage_events([event(request_id="raced")], atomic_batch=True)
+    real, calls = recording._stored_figures, []
+
+    def miss_once(ids):
+        # The first look misses the row, as when the other writer had not committed yet.
+        calls.append(ids)
+        return {} if len(calls) == 1 else real(ids)
+
+    monkeypatch.setattr(recording, "_stored_figures", miss_once)
+    batch = [event(request_id=f"batch-{i}") for i in range(1500)] + [event(request_id="raced")]
+    result = recording.record_usage_events(batch, atomic_batch=False)
+    assert (result.imported, result.duplicates, len(calls)) == (1500, 1, 2)
+    assert LlmUsageEvent.objects.count() == 1501
