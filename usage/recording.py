@@ -15,7 +15,8 @@ from django.db import IntegrityError, connection, transaction
 from psycopg.types.json import Jsonb
 
 from autopack_site import clock
-from autopack_site.errors import Conflict, InvalidInput
+from autopack_site.api import parse_json
+from autopack_site.errors import Conflict, DomainError, InvalidInput
 from routing.config import pricing_catalog
 from runs.services import add_usage_tokens
 from usage.events import REPORTED_FIELDS, EventInvalid, UsageEvent, parse_event
@@ -268,3 +269,18 @@ def _add_to_runs(events: list[UsageEvent]) -> None:
     # Sorted, so concurrent batches lock runs in the same order and cannot deadlock.
     for run_id in sorted(by_run):
         add_usage_tokens(run_id=run_id, tokens_by_phase=dict(by_run[run_id]))
+
+
+def import_lines(batch: list[tuple[int, bytes]]) -> BatchResult:
+    """Parse, check and record one batch of numbered JSON lines; rejections carry line numbers."""
+    items, numbers, rejected = [], [], []
+    for number, line in batch:
+        try:
+            items.append(parse_json(line))
+            numbers.append(number)
+        except DomainError as exc:
+            rejected.append((number, f"not valid JSON: {exc.details.get('body', exc.message)}"))
+    events, checked = check_events(items, atomic_batch=False)
+    events = [(numbers[position], event) for position, event in events]
+    checked.rejected = rejected + [(numbers[position], reason) for position, reason in checked.rejected]
+    return write_events(events, checked, atomic_batch=False)

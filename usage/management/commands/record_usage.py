@@ -4,13 +4,14 @@ import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection, connections
+from django.db import connection
 
-from autopack_site.api import parse_json
 from autopack_site.errors import DomainError
+from usage import import_workers
 from usage.events import REPORTED_FIELDS
-from usage.recording import BatchResult, check_events, record_usage_events, write_events
+from usage.recording import BatchResult, import_lines, record_usage_events
 
 BATCH_LINES = 20_000
 WORKERS = 2
@@ -93,21 +94,6 @@ class Command(BaseCommand):
         self.stderr.write(f"… {last_line} lines done, {self.totals.imported} imported ({rate:,.0f} lines/s)")
 
 
-def import_lines(batch: list[tuple[int, bytes]]) -> BatchResult:
-    """Parse, check and record one batch of numbered JSON lines; rejections carry line numbers."""
-    items, numbers, rejected = [], [], []
-    for number, line in batch:
-        try:
-            items.append(parse_json(line))
-            numbers.append(number)
-        except DomainError as exc:
-            rejected.append((number, f"not valid JSON: {exc.details.get('body', exc.message)}"))
-    events, checked = check_events(items, atomic_batch=False)
-    events = [(numbers[position], event) for position, event in events]
-    checked.rejected = rejected + [(numbers[position], reason) for position, reason in checked.rejected]
-    return write_events(events, checked, atomic_batch=False)
-
-
 class _Importer:
     """Imports batches in worker processes on PostgreSQL, in this process otherwise.
 
@@ -124,15 +110,19 @@ class _Importer:
         self.pending: deque = deque()
         self.pool = None
         if connection.vendor == "postgresql" and not connection.in_atomic_block:
-            # Children must open their own connections, not share this one's socket.
-            connections.close_all()
-            self.pool = ProcessPoolExecutor(max_workers=WORKERS, mp_context=multiprocessing.get_context("fork"))
+            shared = {name: getattr(settings, name) for name in import_workers.SHARED_SETTINGS}
+            self.pool = ProcessPoolExecutor(
+                max_workers=WORKERS,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=import_workers.start,
+                initargs=(dict(connection.settings_dict), shared),
+            )
 
     def submit(self, batch, last_line: int) -> None:
         if self.pool is None:
             self.collect(import_lines(batch), last_line)
             return
-        self.pending.append((self.pool.submit(import_lines, batch), last_line))
+        self.pending.append((self.pool.submit(import_workers.import_lines, batch), last_line))
         # Bounded: at most one batch waiting per worker, so memory stays flat on any file size.
         while len(self.pending) > 2 * WORKERS:
             self._collect_oldest()
