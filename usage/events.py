@@ -1,6 +1,7 @@
 """Validation of one usage event: exact token fields, normalised from the providers' shapes."""
 
 import datetime as dt
+import operator
 import re
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,6 +19,9 @@ TOKEN_FIELDS = (
     "cached_prompt_tokens",
     "reasoning_tokens",
 )
+# What identifies a call for idempotency: a replay must repeat these; latency, price and time may differ.
+FIGURES = ("provider", "model", "role", "run_id", "phase_id", *TOKEN_FIELDS, "status")
+_figures_of = operator.attrgetter(*FIGURES)
 # The fields a caller reports for one call, in the order files and exports list them.
 REPORTED_FIELDS = (
     "provider",
@@ -60,19 +64,7 @@ class UsageEvent:
 
     def figures(self) -> tuple:
         """What must match for a replay with the same request_id to count as the same event."""
-        return (
-            self.provider,
-            self.model,
-            self.role,
-            self.run_id,
-            self.phase_id,
-            self.prompt_tokens,
-            self.completion_tokens,
-            self.total_tokens,
-            self.cached_prompt_tokens,
-            self.reasoning_tokens,
-            self.status,
-        )
+        return _figures_of(self)
 
 
 def _text(data, key, errors, *, required=False, max_length=200, default=""):

@@ -19,7 +19,7 @@ from autopack_site.api import parse_json
 from autopack_site.errors import Conflict, DomainError, InvalidInput
 from routing.config import pricing_catalog
 from runs.services import add_usage_tokens
-from usage.events import REPORTED_FIELDS, EventInvalid, UsageEvent, parse_event
+from usage.events import FIGURES, REPORTED_FIELDS, EventInvalid, UsageEvent, parse_event
 from usage.models import LlmUsageEvent, RunUsageBucket, UsageBucket
 
 # What is stored per event: what was reported, plus the price, the time and the router's decision.
@@ -122,35 +122,20 @@ def _write(events, result: BatchResult, *, atomic_batch: bool, use_copy: bool) -
     return fresh
 
 
-STORED_FIGURES = (
-    "provider",
-    "model",
-    "role",
-    "run_id",
-    "phase_id",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "cached_prompt_tokens",
-    "reasoning_tokens",
-    "status",
-)
-
-
 def _stored_figures(request_ids: list[str]) -> dict[str, tuple]:
     found = {}
     if connection.vendor == "postgresql":
         # One array parameter instead of thousands of IN placeholders.
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT request_id, {', '.join(STORED_FIGURES)} FROM {LlmUsageEvent._meta.db_table} "  # noqa: S608
+                f"SELECT request_id, {', '.join(FIGURES)} FROM {LlmUsageEvent._meta.db_table} "  # noqa: S608
                 "WHERE request_id = ANY(%s)",
                 [request_ids],
             )
             return {row[0]: tuple(row[1:]) for row in cursor.fetchall()}
     for start in range(0, len(request_ids), 500):
         chunk = request_ids[start : start + 500]
-        for row in LlmUsageEvent.objects.filter(request_id__in=chunk).values_list("request_id", *STORED_FIGURES):
+        for row in LlmUsageEvent.objects.filter(request_id__in=chunk).values_list("request_id", *FIGURES):
             found[row[0]] = tuple(row[1:])
     return found
 
