@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from autopack_site import clock
 from routing.config import ModelsConfig
 from routing.models import ProviderCooldown
-from usage.aggregation import PERIODS, usage_summary
+from usage.aggregation import PERIODS, provider_totals
 
 CACHE_SECONDS = 5.0
 CAP_FIELDS = {"day": "daily_token_cap", "week": "weekly_token_cap", "month": "monthly_token_cap"}
@@ -93,7 +93,7 @@ def provider_states(config: ModelsConfig, *, fresh: bool = False) -> dict[str, P
         capped = {n: cap for n, cap in capped.items() if cap}
         if not capped:
             continue
-        used = {row["provider"]: row["total_tokens"] for row in usage_summary(period)["providers"]}
+        used = provider_totals(period)
         for name, cap in capped.items():
             states[name].windows.append(WindowUse(period, used.get(name, 0), cap))
     for cooldown in ProviderCooldown.objects.filter(until__gt=clock.now()):

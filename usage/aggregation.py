@@ -130,6 +130,15 @@ def level_for_percent(percent: float | None) -> str:
     return "ok"
 
 
+def provider_totals(period: str, *, now: dt.datetime | None = None) -> dict[str, int]:
+    """Total tokens per provider over the rolling window: what quota checks need, and nothing more."""
+    end = now or clock.now()
+    totals: dict[str, int] = defaultdict(int)
+    for row in _grouped_rows(end - PERIODS[period], end, ("provider",)):
+        totals[row["provider"]] += row["s_total"] or 0
+    return dict(totals)
+
+
 def usage_summary(period: str, *, now: dt.datetime | None = None) -> dict:
     """Providers, models and core/aux roles over the rolling window ending now."""
     end = now or clock.now()
