@@ -6,7 +6,7 @@ from django.db import transaction
 
 from autopack_site import clock
 from autopack_site.errors import InvalidInput, NotFound
-from routing.config import COMPLEXITIES, ROLES, ConfigError, get_config
+from routing.config import COMPLEXITIES, ROLES, get_config
 from routing.models import ModelOverride, OverrideChange, ProviderCooldown
 from routing.quotas import forget_cached_states, provider_states
 from routing.router import RoutingError, baseline, load_overrides, select
@@ -167,11 +167,3 @@ def model_matrix(run_id: str | None = None) -> dict:
                     )
                 cells.append(cell)
     return {"run_id": run_id, "cells": cells}
-
-
-def config_error() -> str | None:
-    try:
-        get_config()
-    except ConfigError as exc:
-        return str(exc)
-    return None
