@@ -1,35 +1,69 @@
-"""Retention and re-pricing of recorded usage, keeping the buckets equal to their events."""
+"""Retention, re-pricing and rebuilding of recorded usage, keeping the buckets equal to their events."""
 
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
+from django.db.models import Count, F, Max, Min, Sum
+from django.db.models.functions import TruncHour
 
 from routing.config import ModelInfo
-from usage.models import LlmUsageEvent, RunUsageBucket, UsageBucket
-from usage.recording import day_of, hour_of
+from usage.events import FIGURES
+from usage.models import LlmUsageEvent, PrunedRequest, RunUsageBucket, UsageBucket, UsageRetention
+from usage.recording import (
+    BUCKET_KEY,
+    BUCKET_SUMS,
+    RUN_BUCKET_KEY,
+    RUN_BUCKET_SUMS,
+    day_of,
+    figures_digest,
+    hour_of,
+)
 
 # The longest window the dashboard shows is 30 days: keep every raw event it may need at its edges.
 MIN_RETENTION = dt.timedelta(days=31)
 
 
+def lock_retention(*, advance_to: dt.datetime | None = None) -> dt.datetime | None:
+    """Lock the one retention row (creating it) and return the time before which events may be gone.
+
+    Pruning and rebuilding both hold this lock for each of their transactions, so a rebuild never
+    reads an hour's events while a prune is deleting some of them.
+    """
+    UsageRetention.objects.get_or_create(pk=1)
+    retention = UsageRetention.objects.select_for_update().get(pk=1)
+    if advance_to is not None and (retention.pruned_before is None or retention.pruned_before < advance_to):
+        retention.pruned_before = advance_to
+        retention.save(update_fields=["pruned_before"])
+    return retention.pruned_before
+
+
 def prune_events(*, before: dt.datetime, batch_size: int = 10_000, progress=None) -> int:
-    """Delete raw events older than `before`, in batches. Buckets stay: charts and totals do not change."""
+    """Delete raw events older than `before`, in batches. Buckets stay: charts and totals do not change.
+
+    Each deleted event's request_id is kept with a digest of its figures, in the same transaction, so
+    a replay after pruning is still a duplicate (or a conflict), never a second call.
+    """
     deleted = 0
     while True:
         with transaction.atomic():
-            ids = list(
+            lock_retention(advance_to=before)
+            rows = list(
                 LlmUsageEvent.objects.filter(created_at__lt=before)
                 .order_by("id")
-                .values_list("id", flat=True)[:batch_size]
+                .values_list("id", "request_id", *FIGURES)[:batch_size]
             )
-            if not ids:
+            if not rows:
                 return deleted
-            LlmUsageEvent.objects.filter(id__in=ids).delete()
-        deleted += len(ids)
+            PrunedRequest.objects.bulk_create(
+                (PrunedRequest(request_id=row[1], figures_digest=figures_digest(row[2:])) for row in rows if row[1]),
+                batch_size=1000,
+                ignore_conflicts=True,
+            )
+            LlmUsageEvent.objects.filter(id__in=[row[0] for row in rows]).delete()
+        deleted += len(rows)
         if progress:
             progress(deleted)
 
@@ -58,41 +92,49 @@ def reprice_events(
     report = RepriceReport()
     last_id = 0
     while True:
-        rows = list(
-            LlmUsageEvent.objects.filter(created_at__gte=since, id__gt=last_id)
-            .order_by("id")
-            .values(
-                "id",
-                "provider",
-                "model",
-                "role",
-                "run_id",
-                "phase_id",
-                "prompt_tokens",
-                "completion_tokens",
-                "cached_prompt_tokens",
-                "cost_usd",
-                "created_at",
-            )[:batch_size]
-        )
+        with transaction.atomic():
+            rows = _reprice_batch(since, last_id, catalog, dry_run, batch_size, report)
         if not rows:
             return report
         last_id = rows[-1]["id"]
-        report.examined += len(rows)
-        changed = []
-        for row in rows:
-            cost = new_cost(row, catalog)
-            if cost != row["cost_usd"]:
-                changed.append((row, cost))
-                tally = report.by_model[row["model"]]
-                tally[0] += 1
-                tally[1] += row["cost_usd"] or 0
-                tally[2] += cost or 0
-        if changed and not dry_run:
-            _apply(changed)
 
 
-@transaction.atomic
+def _reprice_batch(since, last_id, catalog, dry_run, batch_size, report) -> list[dict]:
+    events = LlmUsageEvent.objects.filter(created_at__gte=since, id__gt=last_id).order_by("id")
+    if not dry_run:
+        # Lock the batch and price what is stored now: a second reprice running at the same time waits
+        # here, then reads the costs the first one wrote, and finds nothing left to change.
+        events = events.select_for_update()
+    rows = list(
+        events.values(
+            "id",
+            "provider",
+            "model",
+            "role",
+            "run_id",
+            "phase_id",
+            "prompt_tokens",
+            "completion_tokens",
+            "cached_prompt_tokens",
+            "cost_usd",
+            "created_at",
+        )[:batch_size]
+    )
+    report.examined += len(rows)
+    changed = []
+    for row in rows:
+        cost = new_cost(row, catalog)
+        if cost != row["cost_usd"]:
+            changed.append((row, cost))
+            tally = report.by_model[row["model"]]
+            tally[0] += 1
+            tally[1] += row["cost_usd"] or 0
+            tally[2] += cost or 0
+    if changed and not dry_run:
+        _apply(changed)
+    return rows
+
+
 def _apply(changed: list[tuple[dict, Decimal | None]]) -> None:
     bucket_deltas: dict[tuple, Decimal] = defaultdict(Decimal)
     run_deltas: dict[tuple, Decimal] = defaultdict(Decimal)
@@ -106,11 +148,149 @@ def _apply(changed: list[tuple[dict, Decimal | None]]) -> None:
             run_deltas[(hour, row["run_id"], row["phase_id"])] += delta
         events.append(LlmUsageEvent(id=row["id"], cost_usd=cost))
     LlmUsageEvent.objects.bulk_update(events, ["cost_usd"], batch_size=1000)
-    for (size, start, provider, model, role), delta in bucket_deltas.items():
+    # In key order, the order recording locks bucket rows in, so the two cannot deadlock.
+    for (size, start, provider, model, role), delta in sorted(bucket_deltas.items()):
         UsageBucket.objects.filter(size=size, start=start, provider=provider, model=model, role=role).update(
             cost_usd=F("cost_usd") + delta
         )
-    for (start, run_id, phase_id), delta in run_deltas.items():
+    for (start, run_id, phase_id), delta in sorted(run_deltas.items()):
         RunUsageBucket.objects.filter(start=start, run_id=run_id, phase_id=phase_id).update(
             cost_usd=F("cost_usd") + delta
         )
+
+
+@dataclass
+class Difference:
+    # ("hour" or "day", start, provider, model, role) for a usage bucket, ("run", start, run_id, phase_id) for a run's.
+    key: tuple
+    # The sums in BUCKET_SUMS or RUN_BUCKET_SUMS order; None when there is no such row.
+    stored: tuple | None
+    recomputed: tuple | None
+
+
+@dataclass
+class RebuildReport:
+    # The first hour rebuilt; earlier buckets keep history whose events were pruned. None: no events.
+    first_hour: dt.datetime | None = None
+    differences: list[Difference] = field(default_factory=list)
+
+
+def rebuild_totals(*, dry_run: bool) -> RebuildReport:
+    """Recompute the hourly, daily and run buckets from the events, and report (and fix) every difference.
+
+    Only ranges that still hold all their events are rebuilt: hours starting at or after the retention
+    horizon that prune_usage records (migration 0003 infers it for pruning done before), and days
+    starting at or after it. Before it, a bucket is the only record of events deleted on purpose, so it
+    is kept as it is; the hour and the day the horizon falls in are partly pruned, so they are kept too.
+    """
+    report = RebuildReport()
+    bounds = LlmUsageEvent.objects.aggregate(first=Min("created_at"), last=Max("created_at"))
+    if bounds["first"] is None:
+        return report
+    latest_buckets = (model.objects.aggregate(m=Max("start"))["m"] for model in (UsageBucket, RunUsageBucket))
+    last = max(bounds["last"], *filter(None, latest_buckets))
+    day = day_of(bounds["first"])
+    while day <= last:
+        # One transaction per day: short enough not to hold recording up, and each one consistent.
+        with transaction.atomic():
+            # Read under the lock each time: a prune that ran meanwhile has moved the horizon.
+            horizon = lock_retention()
+            first_hour = _ceil_hour(horizon) if horizon else hour_of(bounds["first"])
+            report.first_hour = first_hour
+            report.differences.extend(_rebuild_day(day, first_hour, dry_run=dry_run))
+        day += DAY
+    return report
+
+
+DAY, HOUR = dt.timedelta(days=1), dt.timedelta(hours=1)
+
+
+def _ceil_hour(moment: dt.datetime) -> dt.datetime:
+    hour = hour_of(moment)
+    return hour if hour == moment else hour + HOUR
+
+
+def _rebuild_day(day: dt.datetime, first_hour: dt.datetime, *, dry_run: bool) -> list[Difference]:
+    lo, hi = max(day, first_hour), day + DAY
+    if lo >= hi:
+        return []
+    if connection.vendor == "postgresql":
+        # Recording and re-pricing add to these rows; while we read the events and set the sums, they
+        # wait, then add what they bring to the rebuilt rows. (SQLite runs one writer at a time anyway.)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"LOCK TABLE {UsageBucket._meta.db_table}, {RunUsageBucket._meta.db_table} IN SHARE ROW EXCLUSIVE MODE"
+            )
+    events = LlmUsageEvent.objects.filter(created_at__gte=lo, created_at__lt=hi).annotate(
+        hour=TruncHour("created_at", tzinfo=dt.UTC)
+    )
+    sums = {
+        "prompt_tokens": Sum("prompt_tokens", default=0),
+        "completion_tokens": Sum("completion_tokens", default=0),
+        "total_tokens": Sum("total_tokens", default=0),
+        "cost_usd": Sum("cost_usd", default=Decimal(0)),
+        "calls": Count("id"),
+    }
+    buckets: dict[tuple, tuple] = {}
+    whole_day = lo == day
+    for row in events.values("hour", "provider", "model", "role").annotate(**sums).order_by():
+        values = tuple(row[name] for name in BUCKET_SUMS)
+        buckets[("hour", row["hour"], row["provider"], row["model"], row["role"])] = values
+        if whole_day:
+            key = ("day", day, row["provider"], row["model"], row["role"])
+            buckets[key] = tuple(a + b for a, b in zip(buckets.get(key, (0, 0, 0, Decimal(0), 0)), values, strict=True))
+    stored_buckets = UsageBucket.objects.filter(size=UsageBucket.HOUR, start__gte=lo, start__lt=hi)
+    if whole_day:
+        stored_buckets = stored_buckets | UsageBucket.objects.filter(size=UsageBucket.DAY, start=day)
+    run_sums = {name: sums[name] for name in RUN_BUCKET_SUMS}
+    runs = {
+        ("run", row["hour"], row["run_id"], row["phase_id"]): tuple(row[name] for name in RUN_BUCKET_SUMS)
+        for row in events.exclude(run_id="").values("hour", "run_id", "phase_id").annotate(**run_sums).order_by()
+    }
+    stored_runs = RunUsageBucket.objects.filter(start__gte=lo, start__lt=hi)
+    differences = _compare(
+        {
+            (*row[: len(BUCKET_KEY)],): row[len(BUCKET_KEY) :]
+            for row in stored_buckets.values_list(*BUCKET_KEY, *BUCKET_SUMS)
+        },
+        buckets,
+    ) + _compare(
+        {
+            ("run", *row[: len(RUN_BUCKET_KEY)]): row[len(RUN_BUCKET_KEY) :]
+            for row in stored_runs.values_list(*RUN_BUCKET_KEY, *RUN_BUCKET_SUMS)
+        },
+        runs,
+    )
+    if not dry_run:
+        for difference in differences:
+            _fix(difference)
+    return differences
+
+
+def _compare(stored: dict[tuple, tuple], recomputed: dict[tuple, tuple]) -> list[Difference]:
+    # SQLite keeps decimals as floats: sums there may differ in the last places without being wrong.
+    tolerance = Decimal(0) if connection.vendor == "postgresql" else Decimal("1e-8")
+    differences = []
+    for key in sorted(stored.keys() | recomputed.keys()):
+        old, new = stored.get(key), recomputed.get(key)
+        if (
+            old is None
+            or new is None
+            or any(abs(Decimal(a) - Decimal(b)) > tolerance for a, b in zip(old, new, strict=True))
+        ):
+            differences.append(Difference(key, old, new))
+    return differences
+
+
+def _fix(difference: Difference) -> None:
+    kind, *key = difference.key
+    if kind == "run":
+        model, names, fields = RunUsageBucket, RUN_BUCKET_KEY, RUN_BUCKET_SUMS
+    else:
+        model, names, fields = UsageBucket, BUCKET_KEY, BUCKET_SUMS
+        key = [kind, *key]
+    where = dict(zip(names, key, strict=True))
+    if difference.recomputed is None:
+        model.objects.filter(**where).delete()
+    else:
+        model.objects.update_or_create(**where, defaults=dict(zip(fields, difference.recomputed, strict=True)))

@@ -82,3 +82,22 @@ class RunUsageBucket(models.Model):
 
     def __str__(self):
         return f"{self.start:%Y-%m-%d %H:00} {self.run_id}/{self.phase_id}"
+
+
+class UsageRetention(models.Model):
+    """One row: how far raw events have been pruned. Hours before it may have lost events."""
+
+    pruned_before = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"pruned before {self.pruned_before}" if self.pruned_before else "nothing pruned"
+
+
+class PrunedRequest(models.Model):
+    """A pruned event's request_id and a digest of its figures, so a late replay is still recognised."""
+
+    request_id = models.CharField(max_length=200, primary_key=True)
+    figures_digest = models.CharField(max_length=64)
+
+    def __str__(self):
+        return self.request_id

@@ -6,12 +6,16 @@ figures a conflict (rejected), never an overwrite.
 """
 
 import datetime as dt
+import hashlib
+import json
 import operator
+import random
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from psycopg.types.json import Jsonb
 
 from autopack_site import clock
@@ -20,7 +24,7 @@ from autopack_site.errors import Conflict, DomainError, InvalidInput
 from routing.config import pricing_catalog
 from runs.services import add_usage_tokens
 from usage.events import FIGURES, REPORTED_FIELDS, EventInvalid, UsageEvent, parse_event
-from usage.models import LlmUsageEvent, RunUsageBucket, UsageBucket
+from usage.models import LlmUsageEvent, PrunedRequest, RunUsageBucket, UsageBucket
 
 # What is stored per event: what was reported, plus the price, the time and the router's decision.
 EVENT_COLUMNS = (*REPORTED_FIELDS, "cost_usd", "created_at", "decision")
@@ -28,6 +32,16 @@ EVENT_COLUMNS = (*REPORTED_FIELDS, "cost_usd", "created_at", "decision")
 
 # Below this, plain INSERTs cost no more than setting up a COPY.
 COPY_THRESHOLD = 1000
+
+# A file line without request_id gets one derived from its content, under a prefix callers may not use.
+DERIVED_PREFIX = "derived:"
+RESERVED_ID = f"may not start with {DERIVED_PREFIX!r} (reserved for ids derived from file lines)"
+NO_KEY = "needs request_id or created_at: without either, importing the file again would count it twice"
+
+# How often one batch is tried when concurrent writers get in its way (unique clash, deadlock).
+ATTEMPTS = 5
+# PostgreSQL's serialization_failure and deadlock_detected: the transaction may simply be run again.
+RETRYABLE_PGCODES = ("40001", "40P01")
 
 
 @dataclass
@@ -60,7 +74,10 @@ def check_events(items: list[dict], *, atomic_batch: bool) -> tuple[list[tuple[i
     invalid: dict[str, str] = {}
     for position, item in enumerate(items):
         try:
-            events.append((position, parse_event(item, catalog=catalog, now=now)))
+            event = parse_event(item, catalog=catalog, now=now)
+            if event.request_id and event.request_id.startswith(DERIVED_PREFIX):
+                raise EventInvalid({"request_id": RESERVED_ID})
+            events.append((position, event))
         except EventInvalid as exc:
             result.rejected.append((position, str(exc)))
             for key, reason in exc.details.items():
@@ -76,16 +93,23 @@ def write_events(events: list[tuple[int, UsageEvent]], result: BatchResult, *, a
     # the connection, and only then may we close it and start clean.
     outer = connection.in_atomic_block
     use_copy = connection.vendor == "postgresql" and not outer and len(events) >= COPY_THRESHOLD
-    for attempt in range(3):
+    for attempt in range(1, ATTEMPTS + 1):
         try:
+            # Our own transaction, or a savepoint in the caller's: either way a failed attempt is
+            # rolled back whole, with the locks it took, before the next one starts.
             with transaction.atomic():
                 return _write(events, result, atomic_batch=atomic_batch, use_copy=use_copy)
         except IntegrityError:
             # A concurrent writer inserted one of our request_ids first: classify again.
-            if attempt == 2:
+            if attempt == ATTEMPTS:
                 raise
-            if use_copy:
-                connection.close()
+        except OperationalError as exc:
+            # A deadlock or serialization failure says nothing about the events: run the batch again.
+            if attempt == ATTEMPTS or getattr(exc.__cause__, "sqlstate", None) not in RETRYABLE_PGCODES:
+                raise
+            time.sleep(random.uniform(0, 0.02 * attempt))  # noqa: S311 - jitter, not secrecy
+        if use_copy:
+            connection.close()
     raise AssertionError("unreachable")
 
 
@@ -105,7 +129,7 @@ def _write(events, result: BatchResult, *, atomic_batch: bool, use_copy: bool) -
         if known is None:
             seen[rid] = event.figures()
             new.append(event)
-        elif known == event.figures():
+        elif known == (figures_digest(event.figures()) if isinstance(known, str) else event.figures()):
             fresh.duplicates += 1
         else:
             reason = f"request_id {rid!r} was recorded with other figures"
@@ -114,6 +138,9 @@ def _write(events, result: BatchResult, *, atomic_batch: bool, use_copy: bool) -
     if conflicts and atomic_batch:
         raise Conflict("Usage conflicts with what is recorded", conflicts)
     if new:
+        # One global order: two batches inserting the same new request_ids wait on each other's
+        # unique-index entries in the same sequence, so they cannot deadlock.
+        new.sort(key=_by_request_id)
         _insert(new, use_copy=use_copy)
         _add_to_buckets(new)
         _add_to_runs(new)
@@ -122,22 +149,39 @@ def _write(events, result: BatchResult, *, atomic_batch: bool, use_copy: bool) -
     return fresh
 
 
-def _stored_figures(request_ids: list[str]) -> dict[str, tuple]:
-    found = {}
-    if connection.vendor == "postgresql":
-        # One array parameter instead of thousands of IN placeholders.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT request_id, {', '.join(FIGURES)} FROM {LlmUsageEvent._meta.db_table} "  # noqa: S608
-                "WHERE request_id = ANY(%s)",
-                [request_ids],
-            )
-            return {row[0]: tuple(row[1:]) for row in cursor.fetchall()}
-    for start in range(0, len(request_ids), 500):
-        chunk = request_ids[start : start + 500]
-        for row in LlmUsageEvent.objects.filter(request_id__in=chunk).values_list("request_id", *FIGURES):
-            found[row[0]] = tuple(row[1:])
-    return found
+def _by_request_id(event: UsageEvent) -> str:
+    return event.request_id or ""
+
+
+def figures_digest(figures: tuple) -> str:
+    """A fixed-size fingerprint of an event's figures, kept for its request_id once the event is pruned."""
+    return hashlib.sha256(json.dumps(figures, separators=(",", ":")).encode()).hexdigest()
+
+
+def _stored_figures(request_ids: list[str]) -> dict[str, tuple | str]:
+    """Figures recorded under these request_ids: a tuple for a stored event, a digest for a pruned one.
+
+    Pruned ids are read in the same statement as the events: prune_usage moves an id from one table
+    to the other in one transaction, so one snapshot always sees it in exactly one of them.
+    """
+    events, pruned = LlmUsageEvent._meta.db_table, PrunedRequest._meta.db_table
+    blanks = ", ".join(["NULL"] * (len(FIGURES) - 1))
+    union = (
+        f"SELECT request_id, 0, {', '.join(FIGURES)} FROM {events} WHERE request_id {{match}} "  # noqa: S608
+        f"UNION ALL SELECT request_id, 1, figures_digest, {blanks} FROM {pruned} WHERE request_id {{match}}"
+    )
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One array parameter instead of thousands of IN placeholders.
+            cursor.execute(union.format(match="= ANY(%s)"), [request_ids, request_ids])
+            rows = cursor.fetchall()
+        else:
+            rows = []
+            for start in range(0, len(request_ids), 400):
+                chunk = request_ids[start : start + 400]
+                cursor.execute(union.format(match=f"IN ({', '.join(['%s'] * len(chunk))})"), chunk + chunk)
+                rows.extend(cursor.fetchall())
+    return {rid: row[0] if is_pruned else tuple(row) for rid, is_pruned, *row in rows}
 
 
 def _insert(events: list[UsageEvent], *, use_copy: bool) -> None:
@@ -266,6 +310,23 @@ def import_lines(batch: list[tuple[int, bytes]]) -> BatchResult:
         except DomainError as exc:
             rejected.append((number, f"not valid JSON: {exc.details.get('body', exc.message)}"))
     events, checked = check_events(items, atomic_batch=False)
-    events = [(numbers[position], event) for position, event in events]
+    keyed = []
+    for position, event in events:
+        if event.request_id is None:
+            if "created_at" not in items[position] and "at" not in items[position]:
+                rejected.append((numbers[position], NO_KEY))
+                continue
+            event.request_id = derived_request_id(event)
+        keyed.append((numbers[position], event))
     checked.rejected = rejected + [(numbers[position], reason) for position, reason in checked.rejected]
-    return write_events(events, checked, atomic_batch=False)
+    return write_events(keyed, checked, atomic_batch=False)
+
+
+def derived_request_id(event: UsageEvent) -> str:
+    """The idempotency key of a file line that has none: its figures and its time, hashed.
+
+    The same call imported again (from the same file or another) is then a duplicate. Two lines with
+    the same figures and the same created_at, to the microsecond, are taken to be one call.
+    """
+    digest = figures_digest((*event.figures(), event.created_at.isoformat()))
+    return f"{DERIVED_PREFIX}{digest}"

@@ -101,7 +101,8 @@ def test_a_changed_line_on_replay_is_rejected_not_overwritten(tmp_path, models_c
 
 
 def test_events_from_standard_input(monkeypatch, models_config):
-    lines = (json.dumps(event()) + "\n" + json.dumps(event()) + "\n").encode()
+    first, second = event(created_at="2026-01-01T00:00:00Z"), event(created_at="2026-01-01T00:00:01Z")
+    lines = (json.dumps(first) + "\n" + json.dumps(second) + "\n").encode()
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(lines)))
     code, out, err = run("--file=-")
     assert code == 0 and "Imported 2" in out and "lines done" in err
@@ -147,3 +148,63 @@ def test_a_copy_cut_short_by_a_racing_writer_is_retried_on_a_clean_connection(mo
     result = recording.record_usage_events(batch, atomic_batch=False)
     assert (result.imported, result.duplicates, len(calls)) == (1500, 1, 2)
     assert LlmUsageEvent.objects.count() == 1501
+
+
+def test_reimporting_lines_without_request_id_counts_nothing_twice(tmp_path, models_config):
+    """Their idempotency key is derived from their figures and created_at."""
+    lines = [json.dumps(event(created_at=f"2026-01-01T00:00:{i:02d}Z", run_id="r")) for i in range(5)]
+    path = write_lines(tmp_path, lines)
+    assert run(f"--file={path}")[0] == 0
+    code, out, _ = run(f"--file={path}")
+    assert code == 0 and "Imported 0, duplicates skipped 5, rejected 0" in out
+    assert LlmUsageEvent.objects.count() == 5
+    assert UsageBucket.objects.filter(size="day").aggregate(s=Sum("calls"))["s"] == 5
+
+
+def test_a_line_without_request_id_or_created_at_is_refused_with_the_reason(tmp_path, models_config):
+    code, _, err = run(f"--file={write_lines(tmp_path, [json.dumps(event())])}")
+    assert code == 1 and "line 1: needs request_id or created_at" in err
+    assert LlmUsageEvent.objects.count() == 0
+
+
+def test_a_caller_may_not_use_the_prefix_of_derived_ids(tmp_path, models_config):
+    code, _, err = run(f"--file={write_lines(tmp_path, [json.dumps(event(request_id='derived:abc'))])}")
+    assert code == 1 and "line 1: request_id: may not start with 'derived:'" in err
+
+
+def test_a_byte_order_mark_on_the_first_line_is_accepted(tmp_path, models_config):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(event(request_id="bom")).encode() + b"\n")
+    code, out, err = run(f"--file={path}")
+    assert (code, err.count("line 1:")) == (0, 0)
+    assert "Imported 1, duplicates skipped 0, rejected 0" in out
+
+
+def test_a_database_failure_stops_the_import_with_its_own_exit_code_and_the_summary_so_far(
+    tmp_path, models_config, monkeypatch
+):
+    from django.db import OperationalError
+
+    from usage import recording
+    from usage.management.commands import record_usage
+
+    real, calls = recording.write_events, []
+
+    def fail_second_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OperationalError("terminating connection due to administrator command\nmore detail")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(recording, "write_events", fail_second_batch)
+    monkeypatch.setattr(record_usage, "BATCH_LINES", 2)
+    lines = [json.dumps(event(request_id=f"o{i}")) for i in range(3)] + ["{bad"] + [json.dumps(event(request_id="o9"))]
+    code, out, err = run(f"--file={write_lines(tmp_path, lines)}")
+    assert code == record_usage.DATABASE_FAILED != record_usage.SOME_REJECTED
+    stopped = [line for line in err.splitlines() if line.startswith("Import stopped")]
+    assert stopped == [
+        "Import stopped: the database failed (terminating connection due to administrator command). "
+        "The counts below are what was recorded before it; run the same file again to finish."
+    ]
+    assert "Imported 2, duplicates skipped 0, rejected 0" in out
+    assert LlmUsageEvent.objects.count() == 2

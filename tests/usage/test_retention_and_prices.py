@@ -1,11 +1,15 @@
 import datetime as dt
 import io
+import json
 from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db.models import Sum
 
 from autopack_site import clock
+from autopack_site.errors import Conflict
+from runs.models import Run
 from tests.usage.conftest import NOW, event
 from usage.aggregation import daily_tokens_by_provider, usage_summary
 from usage.models import LlmUsageEvent, UsageBucket
@@ -68,3 +72,39 @@ def test_reprice_leaves_events_before_the_date_alone(models_config):
     call_command("reprice_usage", "--since=2026-03-01", stdout=out)
     assert "every cost already matches" in out.getvalue()
     assert LlmUsageEvent.objects.get().cost_usd == Decimal("0.00075")
+
+
+def totals():
+    hours = UsageBucket.objects.filter(size="hour").aggregate(t=Sum("total_tokens"), c=Sum("calls"))
+    return (
+        LlmUsageEvent.objects.count(),
+        hours["t"],
+        hours["c"],
+        list(Run.objects.values_list("tokens_used", flat=True)),
+    )
+
+
+def test_a_replay_after_pruning_is_still_a_duplicate_and_other_figures_a_conflict(models_config):
+    old = (NOW - dt.timedelta(days=100)).isoformat()
+    with clock.frozen_at(NOW):
+        record_usage_events([event(request_id="late", created_at=old)], atomic_batch=True)
+        call_command("prune_usage", "--older-than=90d", stdout=io.StringIO(), stderr=io.StringIO())
+        assert LlmUsageEvent.objects.count() == 0
+        before = totals()
+        again = record_usage_events([event(request_id="late", created_at=old)], atomic_batch=True)
+        assert (again.imported, again.duplicates) == (0, 1)
+        with pytest.raises(Conflict):
+            record_usage_events([event(request_id="late", created_at=old, prompt_tokens=7)], atomic_batch=True)
+    assert totals() == before
+
+
+def test_a_pruned_file_line_without_request_id_is_not_counted_again(tmp_path, models_config):
+    path = tmp_path / "old.jsonl"
+    path.write_text(json.dumps(event(created_at=(NOW - dt.timedelta(days=100)).isoformat())) + "\n")
+    with clock.frozen_at(NOW):
+        call_command("record_usage", f"--file={path}", stdout=io.StringIO(), stderr=io.StringIO())
+        call_command("prune_usage", "--older-than=90d", stdout=io.StringIO(), stderr=io.StringIO())
+        out = io.StringIO()
+        call_command("record_usage", f"--file={path}", stdout=out, stderr=io.StringIO())
+    assert "Imported 0, duplicates skipped 1" in out.getvalue()
+    assert UsageBucket.objects.filter(size="day").aggregate(s=Sum("calls"))["s"] == 1

@@ -6,7 +6,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from autopack_site.errors import DomainError
 from usage import import_workers
@@ -15,12 +15,20 @@ from usage.recording import BatchResult, import_lines, record_usage_events
 
 BATCH_LINES = 20_000
 WORKERS = 2
+BOM = b"\xef\xbb\xbf"
+# Exit codes of a file import; 1 is also Django's code for a command error (unreadable file, bad flags).
+SOME_REJECTED = 1
+DATABASE_FAILED = 3
 
 
 class Command(BaseCommand):
     help = (
         "Record LLM usage: one event from flags, or many from a JSON Lines file (--file PATH, or - for "
-        "stdin). Bad lines are reported and skipped; good ones are kept. Exit code 1 when any line was rejected."
+        "stdin). Bad lines are reported and skipped; good ones are kept. A line without request_id needs "
+        "created_at: its idempotency key is derived from its figures and time, so importing the same file "
+        f"again counts nothing twice. Exit code 0 when every line was recorded or was a duplicate, "
+        f"{SOME_REJECTED} when any line was rejected, {DATABASE_FAILED} when the database failed and the "
+        "import stopped (batches before the failure are kept; run the same file again to finish)."
     )
 
     def add_arguments(self, parser):
@@ -65,26 +73,41 @@ class Command(BaseCommand):
         self.totals = BatchResult()
         self.started = time.monotonic()
         self.lines_read = 0
-        with stream, _Importer(self._collect) as importer:
-            batch: list[tuple[int, bytes]] = []
-            for number, line in enumerate(stream, start=1):
-                if line.strip():
-                    batch.append((number, line))
-                if len(batch) >= BATCH_LINES:
-                    importer.submit(batch, number)
-                    batch = []
-                self.lines_read = number
-            if batch:
-                importer.submit(batch, self.lines_read)
+        failure = None
+        try:
+            with stream, _Importer(self._collect) as importer:
+                batch: list[tuple[int, bytes]] = []
+                for number, line in enumerate(stream, start=1):
+                    if number == 1 and line.startswith(BOM):
+                        # Some editors on Windows start UTF-8 files with a byte-order mark.
+                        line = line[len(BOM) :]  # noqa: PLW2901
+                    if line.strip():
+                        batch.append((number, line))
+                    if len(batch) >= BATCH_LINES:
+                        importer.submit(batch, number)
+                        batch = []
+                    self.lines_read = number
+                if batch:
+                    importer.submit(batch, self.lines_read)
+        except DatabaseError as exc:
+            failure = exc
         for number, reason in sorted(self.totals.rejected):
             self.stderr.write(f"line {number}: {reason}")
+        if failure is not None:
+            first_line = (str(failure).strip().splitlines() or [type(failure).__name__])[0]
+            self.stderr.write(
+                f"Import stopped: the database failed ({first_line}). The counts below are what was recorded "
+                "before it; run the same file again to finish."
+            )
         elapsed = time.monotonic() - self.started
         self.stdout.write(
             f"Imported {self.totals.imported}, duplicates skipped {self.totals.duplicates}, "
             f"rejected {len(self.totals.rejected)} ({self.lines_read} lines in {elapsed:.1f} s)."
         )
+        if failure is not None:
+            sys.exit(DATABASE_FAILED)
         if self.totals.rejected:
-            sys.exit(1)
+            sys.exit(SOME_REJECTED)
 
     def _collect(self, result: BatchResult, last_line: int) -> None:
         self.totals.imported += result.imported
@@ -137,7 +160,14 @@ class _Importer:
     def __exit__(self, *exc):
         if self.pool is not None:
             try:
+                # Count every batch that finished, even after one failed: its events are recorded.
+                failure = None
                 while self.pending:
-                    self._collect_oldest()
+                    try:
+                        self._collect_oldest()
+                    except DatabaseError as error:
+                        failure = failure or error
+                if failure is not None:
+                    raise failure
             finally:
                 self.pool.shutdown(wait=True, cancel_futures=True)
