@@ -19,9 +19,14 @@ from routing.config import ConfigError
 
 STATUS_FOR_ERROR = {InvalidInput: 400, NotFound: 404, Conflict: 409}
 MAX_DEPTH = 32
+CONFIG_BROKEN = "config/models.yaml has problems; fix them and retry"
+# A 503 is an outage (the database, a broken models.yaml): clients are told when to try again.
+RETRY_AFTER_SECONDS = 5
 
 
 def error_response(status: int, message: str, details: dict | None = None, **headers) -> JsonResponse:
+    if status == 503:
+        headers.setdefault("Retry_After", str(RETRY_AFTER_SECONDS))
     response = JsonResponse({"error": message, "details": details or {}}, status=status)
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
@@ -126,6 +131,9 @@ def refuse_write(request) -> JsonResponse | None:
     # A browser names the page's origin; any other site's page must not drive our writes.
     if origin is not None and origin != own_origin(request):
         return error_response(403, f"Cross-site request refused (Origin {origin[:100]})")
+    refusal = refuse_cross_site(request)
+    if refusal is not None:
+        return refusal
     if settings.AUTOPACK_API_KEY:
         given = request.headers.get("X-API-Key", "")
         if not hmac.compare_digest(given.encode(), settings.AUTOPACK_API_KEY.encode()):
@@ -134,6 +142,21 @@ def refuse_write(request) -> JsonResponse | None:
     elif not is_loopback(request.META.get("REMOTE_ADDR", "")):
         return error_response(403, "Writes without AUTOPACK_API_KEY are accepted from loopback clients only")
     return None
+
+
+def refuse_cross_site(request) -> JsonResponse | None:
+    """Browsers say where a request comes from in Sec-Fetch-Site, even when they send no Origin.
+
+    A request from another site, or from a sibling origin of ours (another port or subdomain), is
+    refused unless its Origin is ours or one the settings trust.
+    """
+    site = request.headers.get("Sec-Fetch-Site")
+    if site not in ("cross-site", "same-site"):
+        return None
+    origin = request.headers.get("Origin")
+    if origin is not None and (origin == own_origin(request) or origin in settings.AUTOPACK_TRUSTED_ORIGINS):
+        return None
+    return error_response(403, f"Request from another site refused (Sec-Fetch-Site: {site})")
 
 
 NO_BODY = object()
@@ -150,6 +173,9 @@ def refuse_dashboard_write(request) -> JsonResponse | None:
     origin = request.headers.get("Origin")
     if origin is None or (origin != own_origin(request) and origin not in settings.AUTOPACK_TRUSTED_ORIGINS):
         return error_response(403, "Dashboard changes must come from the dashboard's own pages")
+    refusal = refuse_cross_site(request)
+    if refusal is not None:
+        return refusal
     user = getattr(request, "user", None)
     if user and user.is_staff:
         return None
@@ -175,6 +201,10 @@ def read_json_body(request, *, limit: int, optional: bool):
         raise _TooLarge(limit) from None
     if len(raw) > limit:
         raise _TooLarge(limit)
+    # Even without a body, the JSON content type (or htmx's header) is required: a browser can send
+    # neither cross-site without a CORS preflight, so no page can make this a "simple request".
+    if request.content_type != "application/json" and request.headers.get("HX-Request") != "true":
+        raise _WrongType()
     if optional and not raw.strip():
         return NO_BODY
     if request.content_type != "application/json":
@@ -257,7 +287,7 @@ def _call(view, request, *args, owns_transaction: bool, **kwargs):
     except ConfigError as exc:
         if owns_transaction:
             transaction.set_rollback(True)
-        return error_response(503, "config/models.yaml has problems; fix them and retry", dict(exc.problems))
+        return error_response(503, CONFIG_BROKEN, dict(exc.problems))
 
 
 def _status(exc: DomainError) -> int:

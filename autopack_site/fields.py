@@ -7,6 +7,7 @@ from autopack_site.errors import InvalidInput
 BIGINT_MAX = 2**63 - 1
 INT_MAX = 2**31 - 1
 IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@+-]*")
+IDENTIFIER_RULE = "may hold only letters, digits and _ . : @ + - (not first)"
 # Figures an executor reports are bounded so that the sums over a run's phases fit their columns.
 MAX_TOKENS = 10**12
 MAX_ISSUES = 100_000
@@ -54,7 +55,7 @@ class Fields:
         elif choices is not None and value not in choices:
             self.errors[self._at(key)] = f"must be one of: {', '.join(choices)}"
         elif identifier and not IDENTIFIER.fullmatch(value):
-            self.errors[self._at(key)] = "may hold only letters, digits and _ . : @ + - (not first)"
+            self.errors[self._at(key)] = IDENTIFIER_RULE
         return value
 
     def integer(self, key: str, *, required: bool = False, default=None, minimum: int = 0, maximum: int = BIGINT_MAX):

@@ -7,7 +7,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from autopack_site.api import error_response
+from autopack_site.api import RETRY_AFTER_SECONDS, error_response
 from autopack_site.openapi import openapi_spec
 
 
@@ -56,9 +56,21 @@ def not_found(request, exception=None):
     return error_response(404, f"No route for {request.path[:200]}")
 
 
+# No template, no database, no static file: this page must render while the database is away.
+OUTAGE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="{seconds}"><title>Reconnecting · Autopack Dashboard</title></head>
+<body><h1>Reconnecting…</h1>
+<p>The dashboard cannot reach its database right now. This page tries again every {seconds} seconds.</p>
+</body></html>"""
+
+
 def server_error(request):
     # The database going away is an outage to report, not a bug in the request.
     exc = sys.exc_info()[1]
     if isinstance(exc, OperationalError):
+        if _wants_html(request) and not request.headers.get("HX-Request"):
+            response = HttpResponse(OUTAGE_PAGE.format(seconds=RETRY_AFTER_SECONDS), status=503)
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
         return error_response(503, "Database unavailable; try again shortly")
     return error_response(500, "Internal error")

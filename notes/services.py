@@ -28,6 +28,15 @@ def notes_file() -> Path:
     return Path(settings.AUTOPACK_NOTES_FILE)
 
 
+def notes_file_label() -> str:
+    """The notes file as clients and pages name it: relative to the project, never the server's full path."""
+    path = notes_file()
+    try:
+        return str(path.resolve().relative_to(Path(settings.BASE_DIR).resolve()))
+    except ValueError:
+        return path.name
+
+
 def note_block(note: HumanNote) -> str:
     """The original's format: a blank line, `## <UTC time>` and the run, a blank line, the note, `---`."""
     heading = f"\n## {note.created_at.isoformat()}"
@@ -52,7 +61,7 @@ def add_note(*, text: str, run_id: str | None = None, author: str = "") -> Added
     try:
         append_to_file(note_block(note))
     except OSError as exc:
-        note.file_error = f"{notes_file()}: {exc.strerror or exc}"[:500]
+        note.file_error = f"{notes_file_label()}: {exc.strerror or exc}"[:500]
         note.save(update_fields=["file_error"])
         return AddedNote(note, False, note.file_error)
     return AddedNote(note, True, "")

@@ -8,7 +8,7 @@ from autopack_site.api import api_view, query_id
 from autopack_site.errors import InvalidInput
 from notes.context import run_context_text
 from notes.models import HumanNote
-from notes.services import add_note, notes_file
+from notes.services import add_note, notes_file_label
 from runs.models import Run
 
 RECENT_NOTES = 10
@@ -30,7 +30,7 @@ def human_notes(request):
         {
             "message": "Note added successfully",
             "timestamp": added.note.created_at.isoformat(),
-            "notes_file": str(notes_file()),
+            "notes_file": notes_file_label(),
             "id": added.note.pk,
             "file_written": added.file_written,
             "file_error": added.file_error or None,
@@ -42,7 +42,7 @@ def helpers_context(run: Run | None) -> dict:
     """What the intervention panel shows for the selected run (or for every run when none)."""
     return {
         **notes_context(run.run_id if run else None),
-        "notes_file": str(notes_file()),
+        "notes_file": notes_file_label(),
         "context_text": run_context_text(run) if run else "",
     }
 

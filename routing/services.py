@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from autopack_site import clock
 from autopack_site.errors import InvalidInput, NotFound
@@ -58,18 +58,23 @@ def set_override(
     if get_config().model(model) is None:
         raise InvalidInput("Invalid override", {"model": f"unknown model {model!r}: not in the catalog"})
     now = clock.now()
+    cell = {"scope": scope, "run": run, "role": role, "category": category, "complexity": complexity}
+    changes = {"model": model, "note": note, "changed_by": changed_by, "updated_at": now}
     # Lock the matching row: two people may set the same cell at once.
-    existing = (
-        ModelOverride.objects.select_for_update()
-        .filter(scope=scope, run=run, role=role, category=category, complexity=complexity)
-        .first()
-    )
-    old_model = existing.model if existing else ""
+    existing = ModelOverride.objects.select_for_update().filter(**cell).first()
     if existing is None:
-        existing = ModelOverride(
-            scope=scope, run=run, role=role, category=category, complexity=complexity, created_at=now
-        )
-    existing.model, existing.note, existing.changed_by, existing.updated_at = model, note, changed_by, now
+        try:
+            # A savepoint: when another person creates the same cell first, its row is there to change.
+            with transaction.atomic():
+                created = ModelOverride.objects.create(**cell, **changes, created_at=now)
+        except IntegrityError:
+            existing = ModelOverride.objects.select_for_update().get(**cell)
+        else:
+            _log("set", created, run_id, "", model, changed_by, via, now)
+            return created
+    old_model = existing.model
+    for name, value in changes.items():
+        setattr(existing, name, value)
     existing.save()
     _log("set", existing, run_id, old_model, model, changed_by, via, now)
     return existing

@@ -5,7 +5,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from autopack_site import clock
-from autopack_site.api import api_view, query_id
+from autopack_site.api import CONFIG_BROKEN, api_view, error_response, query_id
 from autopack_site.errors import InvalidInput, NotFound
 from routing.config import COMPLEXITIES, ROLES, ConfigError, get_config
 from routing.models import ModelOverride, OverrideChange
@@ -23,11 +23,7 @@ def _run_or_404(request, name: str) -> str | None:
 
 @api_view(methods=("GET",), write=False)
 def models_json(request):
-    run_id = _run_or_404(request, "run_id")
-    try:
-        return JsonResponse(model_matrix(run_id))
-    except ConfigError as exc:
-        return JsonResponse({"error": "config/models.yaml has problems", "details": dict(exc.problems)}, status=503)
+    return JsonResponse(model_matrix(_run_or_404(request, "run_id")))
 
 
 def _override_keys(body) -> dict:
@@ -57,9 +53,7 @@ def override(request):
         reset_override(**common, changed_by=who, via=via)
     context = mapping_context(keys["run_id"] or None, keys["scope"])
     if context["config_error"]:
-        return JsonResponse(
-            {"error": "config/models.yaml has problems", "details": dict(context["problems"])}, status=503
-        )
+        return error_response(503, CONFIG_BROKEN, dict(context["problems"]))
     wanted = (keys["role"], keys["category"] or "general", keys["complexity"] or "medium")
     cell = next((c for c in context["cells"] if (c["role"], c["category"], c["complexity"]) == wanted), None)
     if request.htmx and cell is not None:

@@ -139,3 +139,17 @@ class PhaseIssue(models.Model):
 
     def __str__(self):
         return f"{self.issue_key} ({self.severity})"
+
+
+class UnclaimedUsage(models.Model):
+    """Tokens of usage events that named a run before it was started; `start_run` claims them."""
+
+    run_id = models.CharField(max_length=200)
+    phase_id = models.CharField(max_length=100, blank=True, default="")
+    tokens = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run_id", "phase_id"], name="unclaimed_usage_unique")]
+
+    def __str__(self):
+        return f"{self.run_id} {self.phase_id}: {self.tokens}"

@@ -6,12 +6,12 @@ tokens and issue counts of tiers and runs are sums of their phases', and a run f
 when its last phase finishes.
 """
 
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Q, Sum
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F, Q, Sum
 
 from autopack_site import clock
 from autopack_site.errors import Conflict, InvalidInput, NotFound
-from runs.models import Phase, PhaseIssue, Run, Tier
+from runs.models import Phase, PhaseIssue, Run, Tier, UnclaimedUsage
 from runs.payloads import IssueSpec, PhaseReport, PhaseSpec, RunSpec, TierSpec
 from runs.states import (
     DONE_PHASE_STATES,
@@ -25,6 +25,8 @@ from runs.states import (
     TierState,
 )
 
+# The first key of the advisory locks that serialise a run's start with usage naming it.
+RUN_ID_LOCK = 7201
 NOT_STARTED_RUN_STATES = frozenset({RunState.PLAN_BOOTSTRAP, RunState.RUN_CREATED, RunState.PHASE_QUEUEING})
 BUILDER_STATUS_MOVES = {
     "success": PhaseState.GATE,
@@ -40,7 +42,11 @@ AUDITOR_MOVES = {
 
 @transaction.atomic
 def start_run(*, run: RunSpec, tiers: list[TierSpec], phases: list[PhaseSpec]) -> Run:
-    """Create a run with its tiers and phases, or raise Conflict when the run_id is taken."""
+    """Create a run with its tiers and phases, or raise Conflict when the run_id is taken.
+
+    Usage already recorded under the run_id (planning calls made before the start) joins its totals.
+    """
+    _lock_run_id(run.run_id)
     if Run.objects.filter(run_id=run.run_id).exists():
         raise Conflict(f"Run '{run.run_id}' already exists", {"run.run_id": "already exists"})
     now = clock.now()
@@ -91,6 +97,11 @@ def start_run(*, run: RunSpec, tiers: list[TierSpec], phases: list[PhaseSpec]) -
     )
     for tier in tier_rows:
         _refresh_tier(tier, now)
+    unclaimed = UnclaimedUsage.objects.filter(run_id=run.run_id)
+    early = dict(unclaimed.values_list("phase_id", "tokens"))
+    if early:
+        unclaimed.delete()
+        _add_tokens(created, early, now)
     return created
 
 
@@ -181,12 +192,27 @@ def update_run_status(*, run_id: str, state: str, failure_reason: str | None = N
 def add_usage_tokens(*, run_id: str, tokens_by_phase: dict[str, int]) -> bool:
     """Add usage events' tokens to a run's phases ("" or an unknown phase: the run itself).
 
-    Returns False when no such run exists: usage may name runs this server never saw.
+    Returns False when no such run exists yet: the tokens wait in UnclaimedUsage for its start.
     """
     run = Run.objects.select_for_update().filter(run_id=run_id).first()
     if run is None:
+        # Serialised with start_run of the same id, then look again: a start that was committing
+        # while we looked must not miss these tokens.
+        _lock_run_id(run_id)
+        run = Run.objects.select_for_update().filter(run_id=run_id).first()
+    if run is None:
+        for phase_id, tokens in sorted(tokens_by_phase.items()):
+            row, created = UnclaimedUsage.objects.get_or_create(
+                run_id=run_id, phase_id=phase_id, defaults={"tokens": tokens}
+            )
+            if not created:
+                UnclaimedUsage.objects.filter(pk=row.pk).update(tokens=F("tokens") + tokens)
         return False
-    now = clock.now()
+    _add_tokens(run, tokens_by_phase, clock.now())
+    return True
+
+
+def _add_tokens(run: Run, tokens_by_phase: dict[str, int], now) -> None:
     run.version += 1
     named = [phase_id for phase_id in tokens_by_phase if phase_id]
     phases = {p.phase_id: p for p in Phase.objects.select_related("tier").filter(run=run, phase_id__in=named)}
@@ -205,7 +231,13 @@ def add_usage_tokens(*, run_id: str, tokens_by_phase: dict[str, int]) -> bool:
     for tier in tiers.values():
         _refresh_tier(tier, now, version=run.version)
     _refresh_run(run, now)
-    return True
+
+
+def _lock_run_id(run_id: str) -> None:
+    """Hold a run_id until the transaction ends (PostgreSQL; SQLite runs one writer at a time)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [RUN_ID_LOCK, run_id])
 
 
 # --- the pieces every write shares -------------------------------------------------------------

@@ -12,7 +12,7 @@ from routing.views import mapping_context
 from runs.models import Phase, Run
 from runs.progress import run_progress
 from runs.states import TERMINAL_RUN_STATES, PhaseState
-from usage.aggregation import parse_period, run_usage_by_phase_and_model
+from usage.aggregation import period_or_default, run_usage_by_phase_and_model
 from usage.views import usage_context
 
 RUN_PICKER_LIMIT = 200
@@ -34,8 +34,10 @@ def dashboard(request):
         run = runs[0]
     if run is not None and all(r.pk != run.pk for r in runs):
         runs.insert(0, run)
+    period, notice = period_or_default(request.GET.get("period"))
     context = {
-        **usage_context(parse_period(request.GET.get("period"))),
+        **usage_context(period),
+        "notice": notice,
         **mapping_context(run.run_id if run else None, request.GET.get("scope", "global")),
         **helpers_context(run),
         "runs": runs,

@@ -120,7 +120,26 @@
       .then(function (text) { area.value = text; copy(); }, copy);
   }
 
+  // A poll that fails (server away, 503 while the database restarts) keeps the panel as it was
+  // (htmx swaps no error answer) and says so until a poll succeeds again.
+  function connectionStatus() {
+    var status = document.querySelector("[data-connection-status]");
+    if (!status) return;
+    var isPoll = function (elt) {
+      var trigger = elt && elt.getAttribute && elt.getAttribute("hx-trigger");
+      return !!trigger && trigger.indexOf("every") !== -1;
+    };
+    // beforeOnLoad fires while the polled element is still in the page (a swap may replace it).
+    document.body.addEventListener("htmx:beforeOnLoad", function (event) {
+      if (isPoll(event.detail.elt)) status.hidden = event.detail.xhr.status < 400;
+    });
+    document.body.addEventListener("htmx:sendError", function (event) {
+      if (isPoll(event.detail.elt)) status.hidden = false;
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    connectionStatus();
     document.body.addEventListener("htmx:responseError", showRefusal);
     noteForms();
     document.body.addEventListener("click", function (event) {

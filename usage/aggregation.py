@@ -30,6 +30,14 @@ def parse_period(value: str | None) -> str:
     return period
 
 
+def period_or_default(value: str | None) -> tuple[str, str]:
+    """For pages: the period asked for, or the week with a notice saying why."""
+    try:
+        return parse_period(value), ""
+    except InvalidInput:
+        return "week", f"Unknown period “{value[:40]}”: showing the last week."
+
+
 def _floor(moment: dt.datetime, unit: dt.timedelta) -> dt.datetime:
     moment = moment.astimezone(dt.UTC)
     if unit == DAY:

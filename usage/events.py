@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from autopack_site.fields import MAX_TOKENS
+from autopack_site.fields import IDENTIFIER, IDENTIFIER_RULE, MAX_TOKENS
 from routing.config import ModelInfo
 
 ROLE = re.compile(r"^(builder|auditor|agent:[A-Za-z0-9_.\-]{1,80})$")
@@ -178,6 +178,10 @@ def parse_event(data, *, catalog: dict[str, ModelInfo], now: dt.datetime) -> Usa
     request_id = _text(data, "request_id", errors, default=None)
     run_id = _text(data, "run_id", errors)
     phase_id = _text(data, "phase_id", errors, max_length=100)
+    # The same rule as the runs API, so every recorded id can name a run page.
+    for key, value in (("run_id", run_id), ("phase_id", phase_id)):
+        if value and not IDENTIFIER.fullmatch(value):
+            errors[key] = IDENTIFIER_RULE
     created_at = _moment(data, errors, now)
     decision = data.get("decision")
     if decision is not None and not isinstance(decision, dict):

@@ -5,12 +5,13 @@ import datetime as dt
 
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
-from autopack_site.errors import InvalidInput
+from runs.models import Run
 from usage.aggregation import (
     daily_tokens_by_provider,
-    parse_period,
+    period_or_default,
     raw_window_filter,
     top_runs_and_phases,
     usage_summary,
@@ -20,13 +21,6 @@ from usage.models import LlmUsageEvent
 
 CHART_WIDTH, CHART_HEIGHT = 300, 100
 CSV_COLUMNS = ("created_at", *REPORTED_FIELDS, "cost_usd")
-
-
-def _period(request) -> tuple[str, str]:
-    try:
-        return parse_period(request.GET.get("period")), ""
-    except InvalidInput:
-        return "week", f"Unknown period “{request.GET.get('period')}”: showing the last week."
 
 
 def usage_chart(days: int = 30) -> dict:
@@ -56,6 +50,9 @@ def usage_context(period: str) -> dict:
     for row in summary["providers"]:
         row["forecast_at"] = dt.datetime.fromisoformat(row["forecast"]) if row["forecast"] else None
     top = top_runs_and_phases(period)
+    links = _run_links({row["run_id"] for row in (*top["runs"], *top["phases"])})
+    for row in (*top["runs"], *top["phases"]):
+        row["url"] = links.get(row["run_id"])
     return {
         "period": period,
         "periods": ("day", "week", "month"),
@@ -67,15 +64,26 @@ def usage_context(period: str) -> dict:
     }
 
 
+def _run_links(run_ids: set[str]) -> dict[str, str]:
+    """Pages of the runs that exist; usage may name runs this server never saw, which stay plain text."""
+    links = {}
+    for run_id in Run.objects.filter(run_id__in=run_ids).values_list("run_id", flat=True):
+        try:
+            links[run_id] = reverse("run-page", args=[run_id])
+        except NoReverseMatch:
+            continue
+    return links
+
+
 @require_GET
 def usage_page(request):
-    period, notice = _period(request)
+    period, notice = period_or_default(request.GET.get("period"))
     return render(request, "usage/usage.html", {**usage_context(period), "notice": notice})
 
 
 @require_GET
 def usage_panel(request):
-    period, notice = _period(request)
+    period, notice = period_or_default(request.GET.get("period"))
     return render(request, "usage/usage.html#panel", {**usage_context(period), "notice": notice})
 
 
@@ -84,10 +92,21 @@ class _Echo:
         return value
 
 
+# Spreadsheets run a cell that starts with one of these as a formula (OWASP's CSV injection rule).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value):
+    """A cell a spreadsheet shows as text: a leading ' before anything it would run as a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 @require_GET
 def usage_csv(request):
     """The window's raw events as CSV, streamed: rows leave as they are read, never all in memory."""
-    period, _ = _period(request)
+    period, _ = period_or_default(request.GET.get("period"))
     writer = csv.writer(_Echo())
     rows = (
         LlmUsageEvent.objects.filter(raw_window_filter(period))
@@ -99,7 +118,7 @@ def usage_csv(request):
     def lines():
         yield writer.writerow(CSV_COLUMNS)
         for row in rows:
-            yield writer.writerow((row[0].isoformat(), *row[1:]))
+            yield writer.writerow((row[0].isoformat(), *map(csv_safe, row[1:])))
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="autopack-usage-{period}.csv"'

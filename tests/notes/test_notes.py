@@ -27,7 +27,8 @@ def test_a_note_over_json_is_stored_and_appended_in_the_originals_format(api, no
     assert response.status_code == 200
     body = response.json()
     assert body["message"] == "Note added successfully"
-    assert body["notes_file"] == str(notes_path) and body["file_written"] is True and body["file_error"] is None
+    # Outside the project, only the file's name: the answer never shows the server's full path.
+    assert body["notes_file"] == "human_notes.md" and body["file_written"] is True and body["file_error"] is None
     note = HumanNote.objects.get(pk=body["id"])
     assert (note.text, note.run.run_id, note.delivered_at) == ("Use the existing session store.", "run-1", None)
     assert (
@@ -70,7 +71,7 @@ def test_an_unwritable_file_loses_nothing_and_export_rewrites_it(api, tmp_path, 
     blocker.write_text("")
     settings.AUTOPACK_NOTES_FILE = str(blocker / "human_notes.md")
     body = api.post("/dashboard/human-notes", {"note": "Kept in the database."}).json()
-    assert body["file_written"] is False and body["file_error"].startswith(str(blocker / "human_notes.md"))
+    assert body["file_written"] is False and body["file_error"].startswith("human_notes.md: ")
     assert HumanNote.objects.get().file_error
     api.post("/dashboard/human-notes", {"note": "Second one."})
     fixed = tmp_path / "fixed" / "human_notes.md"
@@ -158,3 +159,12 @@ def test_json_notes_follow_the_api_key_rules(api, notes_path, settings):
     settings.AUTOPACK_API_KEY = "k"
     assert api.post("/dashboard/human-notes", {"note": "x"}).status_code == 401
     assert api.post("/dashboard/human-notes", json.dumps({"note": "x"}), **{"X-API-Key": "k"}).status_code == 200
+
+
+def test_the_default_notes_file_is_named_relative_to_the_project(api, settings):
+    settings.AUTOPACK_NOTES_FILE = str(settings.BASE_DIR / ".autopack" / "test_notes_name.md")
+    try:
+        body = api.post("/dashboard/human-notes", {"note": "Keep it short."}).json()
+        assert body["notes_file"] == ".autopack/test_notes_name.md"
+    finally:
+        (settings.BASE_DIR / ".autopack" / "test_notes_name.md").unlink(missing_ok=True)

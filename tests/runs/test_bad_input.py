@@ -530,7 +530,8 @@ def test_identifier_with_a_trailing_newline_is_400(api, body, path):
 @pytest.mark.parametrize("param", ["issue_key=a%00b", "source=a%00b", "category=a%00b", "evidence_refs=a%00b"])
 def test_nul_in_issue_query_parameters_is_400(api, client, param):
     query = f"issue_key=k&severity=minor&{param}"
-    assert_refused(lambda: client.generic("POST", f"/runs/run-1/phases/P1/record_issue?{query}"), 400)
+    url = f"/runs/run-1/phases/P1/record_issue?{query}"
+    assert_refused(lambda: client.generic("POST", url, CONTENT_TYPE="application/json"), 400)
 
 
 @pytest.mark.parametrize(

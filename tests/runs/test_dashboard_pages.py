@@ -194,3 +194,10 @@ def test_frame_ancestors_are_configurable(client, settings):
         }
     }
     assert "frame-ancestors https://ide.example" in client.get("/dashboard/")["Content-Security-Policy"]
+
+
+def test_an_unknown_period_shows_the_week_with_a_notice(api, client):
+    api.start(plan())
+    response = client.get("/dashboard/?period=bogus")
+    assert response.status_code == 200
+    assert "Unknown period “bogus”: showing the last week." in response.content.decode()

@@ -159,9 +159,29 @@ def test_write_from_the_servers_own_origin_is_accepted(client):
     assert response.status_code == 201
 
 
-def test_record_issue_takes_query_parameters_with_no_body_and_no_content_type(client):
-    response = client.generic("POST", f"/runs/run-1/phases/P1/record_issue?{ISSUE_QUERY}")
-    assert "CONTENT_TYPE" not in response.wsgi_request.META
+def bodyless(client, url, **extra):
+    """A POST with no body, declared JSON as every write must be (never a browser's "simple request")."""
+    return client.generic("POST", url, CONTENT_TYPE="application/json", **extra)
+
+
+@pytest.mark.parametrize(
+    "url", [f"/runs/run-1/phases/P1/record_issue?{ISSUE_QUERY}", "/runs/run-1/phases/P1/auditor_request"]
+)
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_bodyless_post_without_the_json_content_type_is_415(client, url, content_type):
+    extra = {"content_type": content_type} if content_type else {}
+    response = assert_refused(lambda: client.generic("POST", url, **extra), 415)
+    assert response.json()["error"] == "Content-Type must be application/json"
+
+
+def test_a_bodyless_post_from_htmx_needs_no_content_type(client):
+    response = client.generic("POST", "/runs/run-1/phases/P1/auditor_request", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200, response.content
+
+
+def test_record_issue_takes_query_parameters_with_no_body(client):
+    response = bodyless(client, f"/runs/run-1/phases/P1/record_issue?{ISSUE_QUERY}")
+    assert response.wsgi_request.body == b""
     assert response.status_code == 201, response.content
     assert response.json()["issue"]["evidence_refs"] == ["log:1", "log:2"]
     issue = PhaseIssue.objects.get(phase__run__run_id="run-1", phase__phase_id="P1")
@@ -170,9 +190,9 @@ def test_record_issue_takes_query_parameters_with_no_body_and_no_content_type(cl
 
 
 def test_record_issue_by_query_parameters_twice_counts_one_issue(client):
-    client.generic("POST", f"/runs/run-1/phases/P1/record_issue?{ISSUE_QUERY}")
-    response = client.generic(
-        "POST", "/runs/run-1/phases/P1/record_issue?issue_key=flaky&severity=major&evidence_refs=log%3A3"
+    bodyless(client, f"/runs/run-1/phases/P1/record_issue?{ISSUE_QUERY}")
+    response = bodyless(
+        client, "/runs/run-1/phases/P1/record_issue?issue_key=flaky&severity=major&evidence_refs=log%3A3"
     )
     assert response.status_code == 200
     issue = response.json()["issue"]
@@ -182,22 +202,47 @@ def test_record_issue_by_query_parameters_twice_counts_one_issue(client):
 
 
 def test_record_issue_by_query_parameters_checks_them(client):
-    send = lambda: client.generic(  # noqa: E731
-        "POST", "/runs/run-1/phases/P1/record_issue?issue_key=flaky&severity=blocker"
-    )
+    send = lambda: bodyless(client, "/runs/run-1/phases/P1/record_issue?issue_key=flaky&severity=blocker")  # noqa: E731
     assert assert_refused(send, 400).json()["details"] == {"severity": "must be one of: minor, major"}
 
 
 def test_record_issue_by_query_parameters_is_still_write_protected(client, settings):
     url = f"/runs/run-1/phases/P1/record_issue?{ISSUE_QUERY}"
-    assert_refused(lambda: client.generic("POST", url, REMOTE_ADDR="10.1.2.3"), 403)
+    assert_refused(lambda: bodyless(client, url, REMOTE_ADDR="10.1.2.3"), 403)
     settings.AUTOPACK_API_KEY = KEY
-    assert_refused(lambda: client.generic("POST", url), 401)
-    assert client.generic("POST", url, HTTP_X_API_KEY=KEY).status_code == 201
+    assert_refused(lambda: bodyless(client, url), 401)
+    assert bodyless(client, url, HTTP_X_API_KEY=KEY).status_code == 201
 
 
 @pytest.mark.usefixtures("with_key")
 @pytest.mark.parametrize("url", ["/runs/", "/runs/run-1", "/dashboard/runs/run-1/status", "/api/openapi.json", "/docs"])
 def test_reads_need_no_key_from_any_address_or_origin(client, url):
     response = client.get(url, REMOTE_ADDR="10.1.2.3", HTTP_ORIGIN="https://evil.example")
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("site", ["cross-site", "same-site"])
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_a_write_from_another_site_is_refused_even_without_origin(client, endpoint, site):
+    url, body = ENDPOINTS[endpoint]
+    response = assert_refused(lambda: post(client, url, body, HTTP_SEC_FETCH_SITE=site), 403)
+    assert response.json()["error"] == f"Request from another site refused (Sec-Fetch-Site: {site})"
+
+
+@pytest.mark.parametrize(("origin", "status"), [("http://dash.example:8000", 200), ("http://other.example:8000", 403)])
+def test_a_same_site_dashboard_change_needs_a_trusted_origin(client, settings, origin, status):
+    settings.AUTOPACK_TRUSTED_ORIGINS = ["http://dash.example:8000"]
+    response = client.post(
+        "/dashboard/human-notes",
+        {"note": "use the session middleware"},
+        HTTP_HX_REQUEST="true",
+        HTTP_ORIGIN=origin,
+        HTTP_SEC_FETCH_SITE="same-site",
+    )
+    assert response.status_code == status
+
+
+@pytest.mark.parametrize("site", ["same-origin", "none"])
+def test_same_origin_and_typed_requests_pass(client, site):
+    response = post(client, "/runs/run-1/phases/P1/update_status", {"state": "EXECUTING"}, HTTP_SEC_FETCH_SITE=site)
     assert response.status_code == 200
