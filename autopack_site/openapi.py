@@ -387,6 +387,8 @@ _RUN_SUMMARY_PROPS = {
     "max_phases": COUNT,
     "max_duration_minutes": COUNT,
     "tokens_used": TOKENS,
+    "tokens_reported": {**TOKENS, "description": "what the executor reported"},
+    "tokens_metered": {**TOKENS, "description": "the sum of recorded LLM calls"},
     "minor_issues_count": COUNT,
     "major_issues_count": COUNT,
     "failure_reason": {"type": ["string", "null"]},
@@ -406,6 +408,8 @@ _PHASE_PROPS = {
     "builder_attempts": COUNT,
     "auditor_attempts": COUNT,
     "tokens_used": TOKENS,
+    "tokens_reported": {**TOKENS, "description": "what the executor reported"},
+    "tokens_metered": {**TOKENS, "description": "the sum of recorded LLM calls"},
     "minor_issues_count": COUNT,
     "major_issues_count": COUNT,
     "created_at": TIME,
@@ -558,7 +562,7 @@ SCHEMAS = {
             "prompt_tokens": {"type": "integer"},
             "completion_tokens": {"type": "integer"},
             "total_tokens": {"type": "integer"},
-            "cost_usd": {"type": "string", "description": "decimal, USD"},
+            "cost_usd": {"type": ["string", "null"], "description": "decimal, USD; null for a model without a price"},
             "calls": {"type": "integer"},
         },
     },
@@ -577,6 +581,7 @@ SCHEMAS = {
                             "type": "object",
                             "properties": {
                                 "provider": {"type": "string"},
+                                "period": {"enum": ["day", "week", "month"]},
                                 "cap_tokens": {"type": ["integer", "null"]},
                                 "cap_estimated": {"type": "boolean"},
                                 "percent_of_cap": {"type": ["number", "null"]},
@@ -587,7 +592,23 @@ SCHEMAS = {
                     ]
                 },
             },
-            "models": {"type": "array", "items": {"$ref": "#/components/schemas/UsageSums"}},
+            "models": {
+                "type": "array",
+                "items": {
+                    "allOf": [
+                        {"$ref": "#/components/schemas/UsageSums"},
+                        {
+                            "type": "object",
+                            "properties": {
+                                "provider": {"type": "string"},
+                                "model": {"type": "string"},
+                                "cost_usd": {"type": ["string", "null"], "description": "null when unpriced"},
+                                "priced": {"type": "boolean"},
+                            },
+                        },
+                    ]
+                },
+            },
             "roles": {
                 "type": "object",
                 "properties": {
@@ -660,9 +681,11 @@ SCHEMAS = {
             "completed_phases": {"type": "integer", "description": "COMPLETE and SKIPPED phases"},
             "percent_complete": {"type": "number", "minimum": 0, "maximum": 100},
             "tiers_percent_complete": {"type": "number", "minimum": 0, "maximum": 100},
-            "tokens_used": TOKENS,
+            "tokens_used": {**TOKENS, "description": "the larger of tokens_reported and tokens_metered"},
+            "tokens_reported": TOKENS,
+            "tokens_metered": TOKENS,
             "token_cap": TOKENS,
-            "token_utilization": {"type": "number", "minimum": 0, "maximum": 100},
+            "token_utilization": {"type": "number", "minimum": 0, "description": "percent of the cap; may pass 100"},
             "minor_issues_count": COUNT,
             "major_issues_count": COUNT,
             "elapsed_seconds": {"type": "integer"},

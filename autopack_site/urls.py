@@ -14,6 +14,8 @@ urlpatterns = [
     path("api/openapi.json", views.openapi_document, name="openapi"),
     path("docs", views.api_docs, name="api-docs"),
     path("healthz", views.healthz, name="healthz"),
+    # The original dashboard's health check.
+    path("health", views.healthz, name="health"),
     *runs_urls.api_urlpatterns,
     *usage_urls.api_urlpatterns,
     *routing_urls.api_urlpatterns,

@@ -82,3 +82,20 @@ BUILTIN_PROVIDERS: dict[str, dict[str, str | None]] = {
     },
     "zhipu": {"base_url": "https://open.bigmodel.cn/api/paas/v4/", "api_key_env": "ZHIPUAI_API_KEY"},
 }
+
+# The original Autopack's provider keys (and other common spellings) for the providers above: an
+# original models.yaml's quotas, and events that name a provider so, count as one provider.
+PROVIDER_ALIASES = {
+    "google_gemini": "google",
+    "gemini": "google",
+    "googleai": "google",
+    "zhipu_glm": "zhipu",
+    "zhipuai": "zhipu",
+    "glm": "zhipu",
+}
+
+
+def canonical_provider(name: str) -> str:
+    """One name per provider, whatever the case or the original's key (`google_gemini` is `google`)."""
+    key = name.strip().lower()
+    return PROVIDER_ALIASES.get(key, key)

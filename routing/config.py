@@ -5,6 +5,7 @@ broken `get_config()` raises `ConfigError` and callers show that error.
 """
 
 import functools
+import re
 import threading
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -13,9 +14,12 @@ from pathlib import Path
 import yaml
 from django.conf import settings
 
-from routing.catalog import BUILTIN_MODELS, BUILTIN_PROVIDERS
+from routing.catalog import BUILTIN_MODELS, BUILTIN_PROVIDERS, canonical_provider
 
 ROLES = ("builder", "auditor")
+AGENT_ROLE = re.compile(r"agent:[A-Za-z0-9_.\-]{1,80}")
+# What the original router gives an auxiliary agent that models.yaml names no model for.
+AGENT_DEFAULT_MODEL = "claude-sonnet-4-5"
 COMPLEXITIES = ("low", "medium", "high")
 GENERAL = "general"
 KNOWN_TOP_LEVEL_KEYS = {
@@ -153,7 +157,8 @@ def parse_config(data, source: str) -> ModelsConfig:
             problems.add(f"{path}.base_url", "must be a URL string")
         if not isinstance(key_env, str) or not key_env:
             problems.add(f"{path}.api_key_env", "must name the environment variable holding the API key")
-        providers[str(name)] = ProviderEndpoint(str(name), base_url, key_env)
+        name = canonical_provider(str(name))
+        providers[name] = ProviderEndpoint(name, base_url, key_env)
 
     models = {
         name: ModelInfo(name, p, Decimal(str(i)), Decimal(str(o)), None if c is None else Decimal(str(c)), cw, mo)
@@ -165,6 +170,8 @@ def parse_config(data, source: str) -> ModelsConfig:
             problems.add(path, "must be a mapping")
             continue
         provider = spec.get("provider")
+        if isinstance(provider, str):
+            provider = canonical_provider(provider)
         if provider not in providers:
             problems.add(f"{path}.provider", f"unknown provider {provider!r} (known: {', '.join(sorted(providers))})")
         prices = {}
@@ -189,8 +196,11 @@ def parse_config(data, source: str) -> ModelsConfig:
         )
 
     quotas = {}
-    for name, spec in _section(data, "provider_quotas", problems).items():
-        path = f"provider_quotas.{name}"
+    for key, spec in _section(data, "provider_quotas", problems).items():
+        path = f"provider_quotas.{key}"
+        name = canonical_provider(str(key))
+        if name in quotas:
+            problems.add(path, f"names the provider {name!r} a second time")
         if name not in providers:
             problems.add(path, f"unknown provider {name!r} (known: {', '.join(sorted(providers))})")
         if not isinstance(spec, dict):
@@ -230,6 +240,11 @@ def _model_list(value, path: str, models: dict, problems: _Problems) -> tuple[st
     return tuple(n for n in names if n)
 
 
+def is_role(role: str) -> bool:
+    """builder, auditor, or an auxiliary agent's `agent:<name>` (the original router's roles)."""
+    return role in ROLES or AGENT_ROLE.fullmatch(role) is not None
+
+
 def _parse_routing(data: dict, models: dict, problems: _Problems, warnings: list[str]) -> RoutingRules:
     complexity_models: dict[str, dict[str, str]] = {}
     for level, spec in _section(data, "complexity_models", problems).items():
@@ -241,7 +256,7 @@ def _parse_routing(data: dict, models: dict, problems: _Problems, warnings: list
             problems.add(path, "must be a mapping of role to model")
             continue
         for key, value in spec.items():
-            if key in ROLES:
+            if is_role(key):
                 if name := _model_name(value, f"{path}.{key}", models, problems):
                     complexity_models.setdefault(level, {})[key] = name
             else:
@@ -261,7 +276,7 @@ def _parse_routing(data: dict, models: dict, problems: _Problems, warnings: list
             role = key.removesuffix("_model_override")
             if key == "description":
                 descriptions[str(category)] = str(value)
-            elif role in ROLES and key.endswith("_model_override"):
+            elif is_role(role) and key.endswith("_model_override"):
                 if name := _model_name(value, f"{path}.{key}", models, problems):
                     category_models[str(category)][role] = name
             else:

@@ -54,8 +54,23 @@ class Completion:
         return self.prompt_tokens + self.completion_tokens
 
 
+class CallResult(dict):
+    """A call's result: a dict, whose keys also read as attributes like the original's result objects.
+
+    `result["patch_content"]` and `result.patch_content` are the same.
+    """
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
 class LlmService:
-    def __init__(self, *, timeout: float = 120.0, max_attempts: int = 4):
+    def __init__(self, db=None, *, timeout: float = 120.0, max_attempts: int = 4):
+        # `db` is the original's SQLAlchemy session; accepted so its wiring works unchanged, and
+        # unused: this service reads and writes through Django's database connection.
         self.timeout = timeout
         self.max_attempts = max_attempts
 
@@ -173,21 +188,45 @@ class LlmService:
 
     # --- the original's calls ---------------------------------------------------------------------
 
-    def execute_builder_phase(self, phase_spec: dict, file_context: dict | str, run_id: str, phase_id: str, **options):
-        """Ask the Builder for a patch. Returns what the original did, plus the decision and request id."""
-        messages = [
-            {"role": "system", "content": BUILDER_PROMPT},
-            {"role": "user", "content": _phase_text(phase_spec) + "\n\nFiles:\n" + _files_text(file_context)},
-        ]
-        return self._run("builder", phase_spec, messages, run_id, phase_id, options, _builder_result)
+    def execute_builder_phase(
+        self,
+        phase_spec: dict,
+        file_context: dict | str | None = None,
+        max_tokens: int | None = None,
+        project_rules: list | None = None,
+        run_hints: list | None = None,
+        run_id: str | None = None,
+        phase_id: str | None = None,
+        run_context: dict | None = None,
+        **options,
+    ) -> CallResult:
+        """Ask the Builder for a patch. The original's arguments and result, plus the decision and request id."""
+        user = _phase_text(phase_spec) + _guidance_text(project_rules, run_hints, run_context)
+        user += "\n\nFiles:\n" + _files_text(file_context or {})
+        messages = [{"role": "system", "content": BUILDER_PROMPT}, {"role": "user", "content": user}]
+        options = _with_max_tokens(options, max_tokens)
+        result = self._run("builder", phase_spec, messages, run_id, phase_id, options, _builder_result)
+        return CallResult(result, builder_messages=[])
 
-    def execute_auditor_review(self, patch_content: str, phase_spec: dict, run_id: str, phase_id: str, **options):
-        """Ask the Auditor to review a patch. Returns what the original did, plus the decision and request id."""
-        messages = [
-            {"role": "system", "content": AUDITOR_PROMPT},
-            {"role": "user", "content": _phase_text(phase_spec) + "\n\nPatch:\n" + patch_content},
-        ]
-        return self._run("auditor", phase_spec, messages, run_id, phase_id, options, _auditor_result)
+    def execute_auditor_review(
+        self,
+        patch_content: str,
+        phase_spec: dict,
+        max_tokens: int | None = None,
+        project_rules: list | None = None,
+        run_hints: list | None = None,
+        run_id: str | None = None,
+        phase_id: str | None = None,
+        run_context: dict | None = None,
+        **options,
+    ) -> CallResult:
+        """Ask the Auditor to review a patch. The original's arguments and result, plus the decision and request id."""
+        user = _phase_text(phase_spec) + _guidance_text(project_rules, run_hints, run_context)
+        user += "\n\nPatch:\n" + patch_content
+        messages = [{"role": "system", "content": AUDITOR_PROMPT}, {"role": "user", "content": user}]
+        options = _with_max_tokens(options, max_tokens)
+        result = self._run("auditor", phase_spec, messages, run_id, phase_id, options, _auditor_result)
+        return CallResult(result, auditor_messages=[])
 
     def _run(self, role, phase_spec, messages, run_id, phase_id, options, shape) -> dict:
         category, complexity = phase_spec.get("task_category"), phase_spec.get("complexity")
@@ -281,9 +320,34 @@ def _phase_text(spec: dict) -> str:
     return "\n".join(lines)
 
 
+def _with_max_tokens(options: dict, max_tokens: int | None) -> dict:
+    return {**options, "max_tokens": max_tokens} if max_tokens is not None else options
+
+
+def _guidance_text(project_rules, run_hints, run_context) -> str:
+    """The original's learned rules, this run's hints and its context, as sections of the prompt."""
+    parts = []
+    for title, items in (("Project rules", project_rules), ("Hints from earlier in this run", run_hints)):
+        if items:
+            parts.append(f"{title}:\n" + "\n".join(f"- {_rule_text(item)}" for item in items))
+    if run_context:
+        parts.append("Run context:\n" + json.dumps(run_context, default=str, indent=2, sort_keys=True))
+    return "".join(f"\n\n{part}" for part in parts)
+
+
+def _rule_text(item) -> str:
+    # The original passes rules as strings or as objects with a rule text and an id.
+    if isinstance(item, dict):
+        return str(item.get("rule") or item.get("text") or item.get("hint") or json.dumps(item, default=str))
+    return str(getattr(item, "rule", None) or getattr(item, "text", None) or item)
+
+
 def _files_text(context: dict | str) -> str:
     if isinstance(context, str):
         return context
+    # The original's executor wraps its files as {"existing_files": {path: content}}.
+    if isinstance(context.get("existing_files"), dict):
+        context = context["existing_files"]
     return "\n\n".join(f"--- {path}\n{content}" for path, content in context.items())
 
 

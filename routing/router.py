@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from django.db.models import Q
 
 from autopack_site import clock
-from routing.config import COMPLEXITIES, GENERAL, ROLES, ModelsConfig, get_config
+from routing.config import AGENT_DEFAULT_MODEL, COMPLEXITIES, GENERAL, ROLES, ModelsConfig, get_config, is_role
 from routing.models import ModelOverride
 from routing.quotas import ADJECTIVE, ProviderState, provider_states
 
@@ -65,6 +65,8 @@ def baseline(config: ModelsConfig, role: str, category: str, complexity: str) ->
     chosen = rules.defaults.get(role)
     if chosen:
         return chosen, "yaml", f"defaults.high_risk_{role}"
+    if role not in ROLES:
+        return AGENT_DEFAULT_MODEL, "yaml", "the default for auxiliary agents"
     raise RoutingError(f"models.yaml names no model for {role} at {complexity} complexity in category {category}")
 
 
@@ -97,8 +99,8 @@ def select(
 ) -> Decision:
     """Choose the model for one call. Raises ConfigError, RoutingError or QuotaExhausted."""
     config = config or get_config()
-    if role not in ROLES:
-        raise RoutingError(f"unknown role {role!r} (known: {', '.join(ROLES)})")
+    if not is_role(role):
+        raise RoutingError(f"unknown role {role!r} (known: {', '.join(ROLES)} or agent:<name>)")
     complexity = complexity or "medium"
     if complexity not in COMPLEXITIES:
         raise RoutingError(f"unknown complexity {complexity!r} (known: {', '.join(COMPLEXITIES)})")

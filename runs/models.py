@@ -30,6 +30,9 @@ class Run(models.Model):
     tokens_used = models.BigIntegerField(default=0)
     # Tokens of usage events that name the run but no phase of it.
     usage_tokens_without_phase = models.BigIntegerField(default=0)
+    # What the executor reported (its phases' sums) and what was metered from recorded LLM calls.
+    tokens_reported = models.BigIntegerField(default=0)
+    tokens_metered = models.BigIntegerField(default=0)
     minor_issues_count = models.PositiveIntegerField(default=0)
     major_issues_count = models.PositiveIntegerField(default=0)
     failure_reason = models.TextField(blank=True, default="")
@@ -93,7 +96,7 @@ class Phase(models.Model):
     state = models.CharField(max_length=20, choices=PhaseState.choices, default=PhaseState.QUEUED)
     builder_attempts = models.PositiveIntegerField(default=0)
     auditor_attempts = models.PositiveIntegerField(default=0)
-    # The effective figure: usage events once there are any, else what the executor reported.
+    # The effective figure: the larger of what the executor reported and the usage events' sum.
     tokens_used = models.BigIntegerField(default=0)
     reported_tokens = models.BigIntegerField(default=0)
     usage_tokens = models.BigIntegerField(null=True, blank=True)

@@ -30,6 +30,10 @@ class Progress:
     def token_level(self) -> str:
         return level_for(self.token_utilization)
 
+    @property
+    def tokens_over_cap(self) -> int:
+        return max(0, self.run.tokens_used - self.run.token_cap)
+
     def as_status(self) -> dict:
         run = self.run
         return {
@@ -46,6 +50,8 @@ class Progress:
             "percent_complete": self.percent_complete,
             "tiers_percent_complete": self.tiers_percent_complete,
             "tokens_used": run.tokens_used,
+            "tokens_reported": run.tokens_reported,
+            "tokens_metered": run.tokens_metered,
             "token_cap": run.token_cap,
             "token_utilization": self.token_utilization,
             "minor_issues_count": run.minor_issues_count,
@@ -56,7 +62,9 @@ class Progress:
 
 
 def level_for(percent: float) -> str:
-    """Colour level of a usage bar: warning above 80%, danger above 90%."""
+    """Colour level of a usage bar: warning above 80%, danger above 90%, exceeded at 100%."""
+    if percent >= 100:
+        return "exceeded"
     if percent > 90:
         return "danger"
     if percent > 80:
@@ -86,7 +94,8 @@ def run_progress(run: Run, *, phases: list[Phase] | None = None) -> Progress:
     progress.completed_tiers = sum(1 for t in tiers if t.state in DONE_TIER_STATES)
     progress.percent_complete = percent(progress.completed_phases, progress.total_phases)
     progress.tiers_percent_complete = percent(progress.completed_tiers, progress.total_tiers)
-    progress.token_utilization = min(100.0, percent(run.tokens_used, run.token_cap))
+    # Not capped at 100: a run 40 times over its cap says 4000%.
+    progress.token_utilization = percent(run.tokens_used, run.token_cap)
 
     # The current tier is the first with phases left to finish (a FAILED tier may still have queued
     # ones the executor goes on with); its first unfinished phase is current.

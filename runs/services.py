@@ -158,7 +158,8 @@ def record_auditor_result(
     run, phase = _lock_phase(run_id, phase_id)
     now = clock.now()
     _move_phase(run, phase, AUDITOR_MOVES[recommendation], now)
-    _apply_report(phase, report)
+    # The original's contract: the Builder's result sets the phase's tokens, the Auditor's adds to them.
+    _apply_report(phase, report, add_tokens=True)
     for issue in issues:
         _upsert_issue(phase, issue, now)
     return _save_phase_change(run, phase, now)
@@ -222,9 +223,8 @@ def _add_tokens(run: Run, tokens_by_phase: dict[str, int], now) -> None:
         if phase is None:
             run.usage_tokens_without_phase += tokens
             continue
-        # From its first usage event on, a phase's tokens are the events' sum, not the executor's figure.
         phase.usage_tokens = (phase.usage_tokens or 0) + tokens
-        phase.tokens_used = phase.usage_tokens
+        phase.tokens_used = effective_tokens(phase)
         phase.version, phase.updated_at = run.version, now
         phase.save(update_fields=["usage_tokens", "tokens_used", "version", "updated_at"])
         tiers[phase.tier_id] = phase.tier
@@ -289,13 +289,13 @@ def _move_phase(run: Run, phase: Phase, state: str, now) -> None:
         run.started_at = run.started_at or phase.started_at
 
 
-def _apply_report(phase: Phase, report: PhaseReport) -> None:
+def _apply_report(phase: Phase, report: PhaseReport, *, add_tokens: bool = False) -> None:
     if report.builder_attempts is not None:
         phase.builder_attempts = report.builder_attempts
     if report.auditor_attempts is not None:
         phase.auditor_attempts = report.auditor_attempts
     if report.tokens_used is not None:
-        phase.reported_tokens = report.tokens_used
+        phase.reported_tokens = phase.reported_tokens + report.tokens_used if add_tokens else report.tokens_used
     if report.minor_issues_count is not None:
         phase.reported_minor_issues = report.minor_issues_count
     if report.major_issues_count is not None:
@@ -337,8 +337,17 @@ def _save_phase_change(run: Run, phase: Phase, now) -> Phase:
     return phase
 
 
+def effective_tokens(phase: Phase) -> int:
+    """The larger of what the executor reported and what was metered from recorded calls.
+
+    Neither alone is safe: calls that bypass us are missing from the metered figure, and an
+    executor may under-report; caps must hold against the larger.
+    """
+    return max(phase.reported_tokens, phase.usage_tokens or 0)
+
+
 def _refresh_phase_figures(phase: Phase) -> None:
-    phase.tokens_used = phase.usage_tokens if phase.usage_tokens is not None else phase.reported_tokens
+    phase.tokens_used = effective_tokens(phase)
     counts = PhaseIssue.objects.filter(phase=phase).aggregate(
         minor=Count("id", filter=Q(severity="minor")), major=Count("id", filter=Q(severity="major"))
     )
@@ -385,6 +394,8 @@ def _refresh_tier(tier: Tier, now, version: int | None = None) -> None:
 def _refresh_run(run: Run, now) -> None:
     totals = Phase.objects.filter(run=run).aggregate(
         tokens=Sum("tokens_used"),
+        reported=Sum("reported_tokens"),
+        metered=Sum("usage_tokens"),
         minor=Sum("minor_issues_count"),
         major=Sum("major_issues_count"),
         total=Count("id"),
@@ -392,6 +403,8 @@ def _refresh_run(run: Run, now) -> None:
         failed=Count("id", filter=Q(state=PhaseState.FAILED)),
     )
     run.tokens_used = (totals["tokens"] or 0) + run.usage_tokens_without_phase
+    run.tokens_reported = totals["reported"] or 0
+    run.tokens_metered = (totals["metered"] or 0) + run.usage_tokens_without_phase
     run.minor_issues_count = totals["minor"] or 0
     run.major_issues_count = totals["major"] or 0
     if totals["total"] and not totals["unfinished"] and not run.is_terminal:

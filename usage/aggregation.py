@@ -14,7 +14,8 @@ from django.db.models import Count, Q, Sum
 
 from autopack_site import clock
 from autopack_site.errors import InvalidInput
-from routing.config import ConfigError, get_config
+from routing.config import ConfigError, get_config, pricing_catalog
+from runs.progress import level_for
 from usage.models import CORE_ROLES, LlmUsageEvent, RunUsageBucket, UsageBucket
 
 PERIODS = {"day": dt.timedelta(hours=24), "week": dt.timedelta(days=7), "month": dt.timedelta(days=30)}
@@ -127,15 +128,7 @@ def cap_for(quota, period: str) -> Cap:
 
 
 def level_for_percent(percent: float | None) -> str:
-    if percent is None:
-        return "ok"
-    if percent >= 100:
-        return "exceeded"
-    if percent > 90:
-        return "danger"
-    if percent > 80:
-        return "warning"
-    return "ok"
+    return "ok" if percent is None else level_for(percent)
 
 
 def provider_totals(period: str, *, now: dt.datetime | None = None) -> dict[str, int]:
@@ -190,6 +183,7 @@ def usage_summary(period: str, *, now: dt.datetime | None = None) -> dict:
         provider_rows.append(
             {
                 "provider": name,
+                "period": period,
                 **_json_sums(sums),
                 "cap_tokens": cap.tokens,
                 "cap_estimated": cap.estimated,
@@ -198,8 +192,9 @@ def usage_summary(period: str, *, now: dt.datetime | None = None) -> dict:
                 "forecast": forecast.isoformat() if forecast else None,
             }
         )
+    catalog = config.models if config else pricing_catalog()
     model_rows = sorted(
-        ({"provider": p, "model": m, **_json_sums(s)} for (p, m), s in models.items()),
+        (_model_row(p, m, s, priced=m in catalog) for (p, m), s in models.items()),
         key=lambda r: (-r["total_tokens"], r["provider"], r["model"]),
     )
     return {
@@ -211,6 +206,14 @@ def usage_summary(period: str, *, now: dt.datetime | None = None) -> dict:
         "roles": {name: _json_sums(sums) for name, sums in roles.items()},
         "config_error": config_error,
     }
+
+
+def _model_row(provider: str, model: str, sums: dict, *, priced: bool) -> dict:
+    """A model's figures; a model without a price has no cost (null, shown "unpriced"), never $0."""
+    row = {"provider": provider, "model": model, **_json_sums(sums), "priced": priced}
+    if not priced:
+        row["cost_usd"] = None
+    return row
 
 
 def _json_sums(sums: dict) -> dict:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from autopack_site.fields import IDENTIFIER, IDENTIFIER_RULE, MAX_TOKENS
+from routing.catalog import canonical_provider
 from routing.config import ModelInfo
 
 ROLE = re.compile(r"^(builder|auditor|agent:[A-Za-z0-9_.\-]{1,80})$")
@@ -143,8 +144,14 @@ def parse_event(data, *, catalog: dict[str, ModelInfo], now: dt.datetime) -> Usa
     errors: dict[str, str] = {}
     model = _text(data, "model", errors, required=True, max_length=100)
     info = catalog.get(model)
-    provider = _text(data, "provider", errors, max_length=50) or (info.provider if info else "")
-    if not provider and "provider" not in errors and model:
+    provider = _text(data, "provider", errors, max_length=50)
+    if provider:
+        provider = canonical_provider(provider)
+        if info is not None and provider != info.provider:
+            errors["provider"] = f"{model} is served by {info.provider}, not {provider}"
+    elif info is not None:
+        provider = info.provider
+    elif "provider" not in errors and model:
         errors["provider"] = "is required for a model outside the catalog"
     role = _text(data, "role", errors, required=True, max_length=100)
     if role and not ROLE.match(role):

@@ -22,13 +22,13 @@ def system_prompt(request) -> str:
 def test_a_note_reaches_the_next_builder_call_and_only_that_one(service, provider, api, notes_file):  # noqa: F811
     api.start(plan())
     added = add_note(text="Keep the public API unchanged.", run_id="run-1")
-    result = service.execute_builder_phase({"complexity": "medium", "name": "x"}, "", "run-1", "P1")
+    result = service.execute_builder_phase({"complexity": "medium", "name": "x"}, "", run_id="run-1", phase_id="P1")
     first = system_prompt(provider.requests[0])
     assert first.startswith("You are the Builder of Autopack")
     assert "## Notes from the person watching this run" in first and "Keep the public API unchanged." in first
     note = HumanNote.objects.get(pk=added.note.pk)
     assert note.delivered_at is not None and result["request_id"] in note.delivered_to
-    service.execute_auditor_review("diff", {"complexity": "medium"}, "run-1", "P1")
+    service.execute_auditor_review("diff", {"complexity": "medium"}, run_id="run-1", phase_id="P1")
     assert "Keep the public API unchanged." not in system_prompt(provider.requests[1])
 
 
@@ -47,7 +47,7 @@ def test_a_call_that_never_reached_a_model_does_not_mark_notes_delivered(service
     api.start(plan())
     add_note(text="Wait for me.", run_id="run-1")
     provider.script("gpt-4o", (400, {"error": {"message": "bad request"}}, {}, 0))
-    result = service.execute_builder_phase({"complexity": "medium"}, "", "run-1", "P1")
+    result = service.execute_builder_phase({"complexity": "medium"}, "", run_id="run-1", phase_id="P1")
     assert result["success"] is False
     assert HumanNote.objects.get().delivered_at is None
 

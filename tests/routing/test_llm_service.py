@@ -164,18 +164,18 @@ def test_builder_and_auditor_calls_return_the_originals_shape(service, provider,
         ),
     )
     spec = {"name": "Add login", "description": "Password login", "task_category": "general", "complexity": "medium"}
-    built = service.execute_builder_phase(spec, {"app.py": "print(1)"}, "run-1", "P1")
+    built = service.execute_builder_phase(spec, {"app.py": "print(1)"}, run_id="run-1", phase_id="P1")
     assert built["success"] and built["patch_content"] == "diff --git a/x b/x" and built["model_used"] == "gpt-4o"
     assert built["tokens_used"] == 1500 and built["error"] is None and built["request_id"]
     assert "Password login" in provider.requests[0]["body"]["messages"][1]["content"]
-    reviewed = service.execute_auditor_review("diff", spec, "run-1", "P1")
+    reviewed = service.execute_auditor_review("diff", spec, run_id="run-1", phase_id="P1")
     assert reviewed["approved"] is False and reviewed["issues_found"] == [{"issue_key": "k"}]
     assert reviewed["decision"]["role"] == "auditor"
 
 
 def test_a_failed_builder_call_reports_the_error_instead_of_raising(service, provider):
     provider.script("gpt-4o", (401, {"error": {"message": "bad key"}}, {}, 0))
-    result = service.execute_builder_phase({"complexity": "medium"}, "", "run-x", "P1")
+    result = service.execute_builder_phase({"complexity": "medium"}, "", run_id="run-x", phase_id="P1")
     assert result["success"] is False and "HTTP 401 bad key" in result["error"]
 
 
@@ -197,7 +197,82 @@ def test_the_run_page_shows_each_phases_routing_decision(service, provider, api,
 def test_failed_calls_keep_the_shape_callers_read(service, provider):
     provider.script("gpt-4o", (401, {"error": {"message": "bad key"}}, {}, 0))
     provider.script("gpt-4o", (401, {"error": {"message": "bad key"}}, {}, 0))
-    built = service.execute_builder_phase({"complexity": "medium"}, "", "r", "P1")
-    reviewed = service.execute_auditor_review("diff", {"complexity": "medium"}, "r", "P1")
+    built = service.execute_builder_phase({"complexity": "medium"}, "", run_id="r", phase_id="P1")
+    reviewed = service.execute_auditor_review("diff", {"complexity": "medium"}, run_id="r", phase_id="P1")
     assert built["patch_content"] is None
     assert (reviewed["review"], reviewed["approved"], reviewed["issues_found"]) == (None, None, [])
+
+
+# The original's wiring guide (DASHBOARD_COMPLETE.md, "Step 1"), verbatim, inside an executor
+# package of the original's layout: its own `llm_service` and `database` modules.
+WIRING_GUIDE = """
+from .llm_service import LlmService
+from .database import get_db
+
+db = next(get_db())
+llm = LlmService(db)
+result = llm.execute_builder_phase(
+    phase_spec=phase_spec,
+    file_context=context,
+    run_id=run.id,
+    phase_id=phase.phase_id,
+)
+# Model automatically selected, usage tracked
+"""
+
+
+def test_the_original_wiring_guide_runs_unchanged(service, provider, api, tmp_path, monkeypatch):
+    api.start(plan())
+    package = tmp_path / "executor_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "llm_service.py").write_text("from routing.llm_service import LlmService  # noqa: F401\n")
+    (package / "database.py").write_text("def get_db():\n    yield None\n")
+    (package / "phase_step.py").write_text(
+        "from types import SimpleNamespace\n"
+        "run = SimpleNamespace(id='run-1')\n"
+        "phase = SimpleNamespace(phase_id='P1')\n"
+        "phase_spec = {'name': 'Add login', 'task_category': 'general', 'complexity': 'medium'}\n"
+        "context = {'existing_files': {'app.py': 'print(1)'}}\n" + WIRING_GUIDE
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    step = __import__("executor_pkg.phase_step", fromlist=["result"])
+    result = step.result
+    assert result.success is True and result.error is None
+    assert (result.model_used, result.tokens_used, result.patch_content) == ("gpt-4o", 1500, "ok")
+    assert result["model_used"] == "gpt-4o"
+    assert "print(1)" in provider.requests[0]["body"]["messages"][1]["content"]
+    assert LlmUsageEvent.objects.get().run_id == "run-1"
+
+
+def test_the_originals_keyword_arguments_reach_the_prompt(service, provider):
+    spec = {"name": "Add login", "complexity": "medium"}
+    built = service.execute_builder_phase(
+        spec,
+        {"app.py": "print(1)"},
+        max_tokens=900,
+        project_rules=["Never log passwords", {"rule": "Use the session store"}],
+        run_hints=["The tests live in tests/auth"],
+        run_id="run-9",
+        phase_id="P1",
+        run_context={"branch": "login"},
+    )
+    body = provider.requests[0]["body"]
+    prompt = body["messages"][1]["content"]
+    assert "Project rules:\n- Never log passwords\n- Use the session store" in prompt
+    assert "Hints from earlier in this run:\n- The tests live in tests/auth" in prompt
+    assert '"branch": "login"' in prompt
+    assert body["max_tokens"] == 900
+    reviewed = service.execute_auditor_review("diff", spec, 500, ["Keep diffs small"], run_id="run-9", phase_id="P1")
+    assert "- Keep diffs small" in provider.requests[1]["body"]["messages"][1]["content"]
+    assert provider.requests[1]["body"]["max_tokens"] == 500
+    assert built.success and reviewed.success
+    assert reviewed.approved is None and reviewed.issues_found == [] and reviewed.model_used == "gpt-4o"
+    with pytest.raises(AttributeError):
+        _ = built.no_such_field
+
+
+def test_an_auxiliary_agent_role_is_routed(service, provider):
+    result = service.complete("agent:planner", None, "medium", MESSAGES)
+    assert result.model == "claude-sonnet-4-5"
+    assert LlmUsageEvent.objects.get().role == "agent:planner"

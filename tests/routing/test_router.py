@@ -159,3 +159,21 @@ def test_estimated_caps_do_not_route(routing):
 def test_unknown_role_or_complexity_is_refused(routing, role, complexity):
     with pytest.raises(RoutingError):
         select(role, None, complexity)
+
+
+def test_an_agent_role_uses_what_models_yaml_names_for_it(models_config):
+    models_config(
+        {
+            "complexity_models": {"medium": {"builder": "gpt-4o", "agent:planner": "gpt-4.1-mini"}},
+            "category_models": {"docs": {"agent:writer_model_override": "gpt-4o-mini"}},
+        }
+    )
+    assert select("agent:planner", None, "medium").model == "gpt-4.1-mini"
+    assert select("agent:writer", "docs", "low").model == "gpt-4o-mini"
+    # Named nowhere: the original router's default for auxiliary agents.
+    assert select("agent:other", None, "medium").model == "claude-sonnet-4-5"
+
+
+def test_an_unknown_role_is_still_refused(models_config):
+    with pytest.raises(RoutingError, match="unknown role 'reviewer'"):
+        select("reviewer", None, "medium")

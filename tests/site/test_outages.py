@@ -65,3 +65,8 @@ def test_a_broken_models_yaml_is_503_with_retry_after(api, models_config, tmp_pa
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
     assert response.json()["error"] == "config/models.yaml has problems; fix them and retry"
+
+
+@pytest.mark.parametrize("url", ["/healthz", "/health"])
+def test_health_answers_ok_when_the_database_answers(url):
+    assert Client().get(url).json() == {"status": "ok"}

@@ -60,7 +60,7 @@ def test_panel_keeps_polling_with_its_period(client, models_config):
 
 def test_csv_streams_the_windows_events(client, models_config, frozen_now):
     record_usage_events(
-        [event(request_id=f"r{i}", run_id="run, with comma") for i in range(3)]
+        [event(request_id=f"r{i}", model="custom, with comma") for i in range(3)]
         + [event(created_at="2026-01-01T00:00:00Z")],
         atomic_batch=True,
     )
@@ -70,7 +70,7 @@ def test_csv_streams_the_windows_events(client, models_config, frozen_now):
     assert 'filename="autopack-usage-week.csv"' in response["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert len(rows) == 3
-    assert rows[0]["run_id"] == "run, with comma" and rows[0]["total_tokens"] == "150"
+    assert rows[0]["model"] == "custom, with comma" and rows[0]["total_tokens"] == "150"
 
 
 def test_dashboard_grid_includes_the_usage_panel(client, models_config):
