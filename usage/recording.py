@@ -120,6 +120,16 @@ def _write(events, result: BatchResult, *, atomic_batch: bool, use_copy: bool) -
     ids = [e.request_id for _, e in events if e.request_id]
     stored = _stored_figures(ids) if ids else {}
     conflicts = {}
+
+    def classify(number: int, event: UsageEvent, known) -> None:
+        if known == (figures_digest(event.figures()) if isinstance(known, str) else event.figures()):
+            fresh.duplicates += 1
+            return
+        reason = f"request_id {event.request_id!r} was recorded with other figures"
+        fresh.rejected.append((number, reason))
+        conflicts[f"request_id[{number}]" if len(events) > 1 else "request_id"] = reason
+
+    number_of: dict[str, int] = {}
     for number, event in events:
         rid = event.request_id
         if rid is None:
@@ -128,20 +138,26 @@ def _write(events, result: BatchResult, *, atomic_batch: bool, use_copy: bool) -
         known = stored.get(rid, seen.get(rid))
         if known is None:
             seen[rid] = event.figures()
+            number_of[rid] = number
             new.append(event)
-        elif known == (figures_digest(event.figures()) if isinstance(known, str) else event.figures()):
-            fresh.duplicates += 1
         else:
-            reason = f"request_id {rid!r} was recorded with other figures"
-            fresh.rejected.append((number, reason))
-            conflicts[f"request_id[{number}]" if len(events) > 1 else "request_id"] = reason
+            classify(number, event, known)
     if conflicts and atomic_batch:
         raise Conflict("Usage conflicts with what is recorded", conflicts)
     if new:
         # One global order: two batches inserting the same new request_ids wait on each other's
         # unique-index entries in the same sequence, so they cannot deadlock.
         new.sort(key=_by_request_id)
-        _insert(new, use_copy=use_copy)
+        late = _insert(new, use_copy=use_copy)
+        if late:
+            # A concurrent batch committed these request_ids after we looked: classify them now.
+            stored = _stored_figures([e.request_id for e in late])
+            for event in late:
+                classify(number_of[event.request_id], event, stored[event.request_id])
+            if conflicts and atomic_batch:
+                raise Conflict("Usage conflicts with what is recorded", conflicts)
+            skipped = {e.request_id for e in late}
+            new = [e for e in new if e.request_id not in skipped]
         _add_to_buckets(new)
         _add_to_runs(new)
     fresh.imported = len(new)
@@ -184,26 +200,48 @@ def _stored_figures(request_ids: list[str]) -> dict[str, tuple | str]:
     return {rid: row[0] if is_pruned else tuple(row) for rid, is_pruned, *row in rows}
 
 
-def _insert(events: list[UsageEvent], *, use_copy: bool) -> None:
+def _insert(events: list[UsageEvent], *, use_copy: bool) -> list[UsageEvent]:
+    """Insert the events; return those a concurrent writer recorded first (PostgreSQL INSERTs only)."""
+    row_of = operator.attrgetter(*EVENT_COLUMNS)
+
+    def rows(chunk):
+        for e in chunk:
+            row = row_of(e)
+            yield (*row[:-1], Jsonb(e.decision)) if e.decision is not None else row
+
+    table = LlmUsageEvent._meta.db_table
     if use_copy:
         # COPY is several times faster than INSERT for large files (see bench/record_usage_speed.py).
-        table = LlmUsageEvent._meta.db_table
         # Raw COPY errors are psycopg's; wrapped, a unique clash is Django's IntegrityError like any other.
         with (
             connection.wrap_database_errors,
             connection.cursor() as cursor,
             cursor.cursor.copy(f"COPY {table} ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy,
         ):
-            row_of = operator.attrgetter(*EVENT_COLUMNS)
-            for e in events:
-                row = row_of(e)
-                if e.decision is not None:
-                    row = (*row[:-1], Jsonb(e.decision))
+            for row in rows(events):
                 copy.write_row(row)
-        return
-    LlmUsageEvent.objects.bulk_create(
-        (LlmUsageEvent(**{c: getattr(e, c) for c in EVENT_COLUMNS}) for e in events), batch_size=500
-    )
+        return []
+    if connection.vendor != "postgresql":
+        # SQLite runs one writer at a time: no one can insert our request_ids after we looked.
+        LlmUsageEvent.objects.bulk_create(
+            (LlmUsageEvent(**{c: getattr(e, c) for c in EVENT_COLUMNS}) for e in events), batch_size=500
+        )
+        return []
+    # A request_id inserted meanwhile by a concurrent batch is skipped (after waiting for it to commit)
+    # rather than failing the whole transaction, so overlapping batches need no retries.
+    late = []
+    one_row = f"({', '.join(['%s'] * len(EVENT_COLUMNS))})"
+    with connection.cursor() as cursor:
+        for start in range(0, len(events), 500):
+            chunk = events[start : start + 500]
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(EVENT_COLUMNS)}) VALUES {', '.join([one_row] * len(chunk))} "  # noqa: S608
+                "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
+                [value for row in rows(chunk) for value in row],
+            )
+            inserted = {row[0] for row in cursor.fetchall()}
+            late.extend(e for e in chunk if e.request_id is not None and e.request_id not in inserted)
+    return late
 
 
 def hour_of(moment: dt.datetime) -> dt.datetime:

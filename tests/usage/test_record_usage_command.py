@@ -122,7 +122,7 @@ def test_a_large_file_is_imported_by_the_worker_processes_exactly(tmp_path, mode
     lines[40_000] = json.dumps(event(request_id="big-7", prompt_tokens=1))  # other figures: a conflict
     lines[44_000] = "{broken"
     code, out, err = run(f"--file={write_lines(tmp_path, lines)}")
-    assert code == 1
+    assert code == 1, err[-2000:]
     assert "Imported 44997, duplicates skipped 1, rejected 2" in out
     assert "line 40001: request_id 'big-7' was recorded with other figures" in err
     assert "line 44001: not valid JSON" in err
