@@ -4,7 +4,7 @@ from notes.models import HumanNote
 from runs.models import Phase, Run
 from runs.progress import run_progress
 from runs.states import PhaseState
-from usage.aggregation import usage_summary
+from usage.aggregation import run_models
 
 
 def run_context_text(run: Run) -> str:
@@ -36,9 +36,7 @@ def run_context_text(run: Run) -> str:
     if notes:
         lines.append("Last notes:")
         lines += [f"- {n.created_at:%Y-%m-%d %H:%M} UTC: {n.text}" for n in notes]
-    models = usage_summary("week")["models"][:3]
+    models = run_models(run.run_id)[:3]
     if models:
-        lines.append(
-            "Top models this week: " + ", ".join(f"{m['model']} ({m['total_tokens']:,} tokens)" for m in models)
-        )
+        lines.append("Models in this run: " + ", ".join(f"{model} ({tokens:,} tokens)" for model, tokens in models))
     return "\n".join(lines) + "\n"

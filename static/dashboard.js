@@ -16,6 +16,14 @@
       var from = Date.parse(el.getAttribute("data-elapsed-from"));
       if (!isNaN(from)) el.textContent = formatDuration(Math.max(0, Math.floor((Date.now() - from) / 1000)));
     });
+    // The ETA counts down from when its figure arrived (no clock skew with the server); once the
+    // estimate has passed, it says by how much instead of standing at zero.
+    document.querySelectorAll("[data-eta-seconds]").forEach(function (el) {
+      if (!el.hasAttribute("data-eta-seen")) el.setAttribute("data-eta-seen", String(Date.now()));
+      var seen = Number(el.getAttribute("data-eta-seen"));
+      var left = Number(el.getAttribute("data-eta-seconds")) - Math.floor((Date.now() - seen) / 1000);
+      el.textContent = left >= 0 ? formatDuration(left) : "overdue by " + formatDuration(-left);
+    });
   }
 
   function phaseFilter() {
@@ -66,9 +74,18 @@
   function showRefusal(event) {
     var cell = event.detail.elt.closest && event.detail.elt.closest("[data-cell]");
     if (!cell) return;
-    var message = "Not saved";
-    try { message = "Not saved: " + JSON.parse(event.detail.xhr.responseText).error; } catch (e) { /* not JSON */ }
+    var message = event.detail.requestConfig && event.detail.requestConfig.verb === "get" ? "Could not load the choices" : "Not saved";
+    try { message += ": " + JSON.parse(event.detail.xhr.responseText).error; } catch (e) { /* not JSON */ }
     cell.querySelector(".cell-error").textContent = message;
+  }
+
+  // The mapping strip names the window the usage panel shows: its poll asks for that panel's period.
+  function followUsagePeriod(event) {
+    if (!event.detail.elt.hasAttribute("data-follows-usage-period")) return;
+    var usage = document.getElementById("usage-panel");
+    var source = usage && usage.getAttribute("hx-get");
+    var period = source && new URL(source, window.location.href).searchParams.get("period");
+    if (period) event.detail.parameters.period = period;
   }
 
   // The notes form: its button waits for text; a saved note clears it; a refusal is said in place.
@@ -141,6 +158,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     connectionStatus();
     document.body.addEventListener("htmx:responseError", showRefusal);
+    document.body.addEventListener("htmx:configRequest", followUsagePeriod);
     noteForms();
     document.body.addEventListener("click", function (event) {
       var button = event.target.closest && event.target.closest("[data-copy-context]");

@@ -263,6 +263,16 @@ def raw_window_filter(period: str, *, now: dt.datetime | None = None) -> Q:
     return Q(created_at__gt=end - PERIODS[period], created_at__lte=end)
 
 
+def run_models(run_id: str) -> list[tuple[str, int]]:
+    """The models a run's recorded calls used, with their tokens, most used first."""
+    return list(
+        LlmUsageEvent.objects.filter(run_id=run_id)
+        .values_list("model")
+        .annotate(tokens=Sum("total_tokens"))
+        .order_by("-tokens", "model")
+    )
+
+
 def run_usage_by_phase_and_model(run_id: str) -> list[dict]:
     """A run's recorded calls grouped by phase and model, with the router's latest decision for each."""
     rows = list(

@@ -1,8 +1,10 @@
+import datetime as dt
 import re
 
 import pytest
 from playwright.sync_api import expect
 
+from autopack_site import clock
 from tests.conftest import plan
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -80,3 +82,18 @@ def test_admin_refuses_to_render_inside_a_frame(page, live_server, other_origin)
     page.wait_for_timeout(1_000)
     admin_frame = page.frames[1]
     assert admin_frame.locator("#id_username").count() == 0
+
+
+def test_the_eta_counts_down_and_then_says_it_is_overdue(page, live_server, api):
+    """With nothing new to poll, the estimate still moves as time passes instead of standing still."""
+    api.start(plan(tiers=(("T1", 2),)))
+    now = clock.now()
+    with clock.frozen_at(now - dt.timedelta(seconds=4)):
+        api.move("run-1", "P1", "EXECUTING")
+    with clock.frozen_at(now - dt.timedelta(seconds=2)):
+        api.move("run-1", "P1", "COMPLETE")
+        api.move("run-1", "P2", "EXECUTING")
+    page.goto(f"{live_server.url}/dashboard/runs/run-1/")
+    eta = page.locator("[data-eta-seconds]")
+    expect(eta).to_have_text(re.compile(r"^overdue by \d+s$"), timeout=6_000)
+    assert page.js_errors == []

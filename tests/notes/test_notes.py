@@ -8,6 +8,7 @@ from django.core.management import call_command
 from notes.models import HumanNote
 from notes.services import append_to_file
 from tests.conftest import plan
+from tests.usage.conftest import event
 
 pytestmark = pytest.mark.django_db
 
@@ -168,3 +169,13 @@ def test_the_default_notes_file_is_named_relative_to_the_project(api, settings):
         assert body["notes_file"] == ".autopack/test_notes_name.md"
     finally:
         (settings.BASE_DIR / ".autopack" / "test_notes_name.md").unlink(missing_ok=True)
+
+
+def test_context_txt_lists_the_runs_own_models_not_the_global_top(client, api, notes_path, models_config):
+    api.start(plan())
+    api.post("/api/usage", event(model="gpt-4o-mini", run_id="run-1", prompt_tokens=5000))
+    api.post("/api/usage", event(model="gpt-4o", run_id="run-1", prompt_tokens=1000))
+    api.post("/api/usage", event(model="gpt-4.1", prompt_tokens=900_000))
+    text = client.get("/dashboard/runs/run-1/context.txt").content.decode()
+    assert "Models in this run: gpt-4o-mini (5,050 tokens), gpt-4o (1,050 tokens)" in text
+    assert "gpt-4.1" not in text
