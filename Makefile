@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
+# The browser tests drive Debian's Chromium; AUTOPACK_CHROMIUM points them at another binary.
+CHROMIUM := $(or $(AUTOPACK_CHROMIUM),/usr/bin/chromium)
 
-.PHONY: run test lint format bench-setup clean
+.PHONY: run test lint format bench-setup clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +28,21 @@ run: $(VENV)/.runtime
 	@echo "Dashboard: http://localhost:$(PORT)/dashboard/"
 	$(BIN)/gunicorn autopack_site.wsgi --bind $(HOST):$(PORT) --workers $(WORKERS) --access-logfile -
 
-test: $(VENV)/.installed
+# Installs Debian's chromium package when it can (as root, with apt); otherwise says how, and stops.
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "== installing Chromium (Debian package) for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "The browser tests need Chromium at $(CHROMIUM). Install it with:"; \
+	    echo "    sudo apt-get install chromium"; \
+	    echo "or point AUTOPACK_CHROMIUM at a Chromium binary."; \
+	    exit 1; \
+	  fi; \
+	fi
+
+test: $(VENV)/.installed chromium
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
