@@ -41,7 +41,8 @@ class ModelOverrideAdmin(admin.ModelAdmin):
     list_display = ("scope", "run", "role", "category", "complexity", "model", "changed_by", "updated_at")
     list_filter = ("scope", "role", "complexity", "category")
     search_fields = ("model", "category", "run__run_id", "note")
-    raw_id_fields = ("run",)
+    # A run is picked by typing its run_id (RunAdmin searches run_id), never by its internal number.
+    autocomplete_fields = ("run",)
 
     def save_model(self, request, obj, form, change):
         if change and any(f in form.changed_data for f in ("scope", "run", "role", "category", "complexity")):

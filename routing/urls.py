@@ -11,4 +11,5 @@ dashboard_urlpatterns = [
     path("dashboard/models/", views.mapping_page, name="mapping-page"),
     path("dashboard/models/panel", views.mapping_panel, name="mapping-panel"),
     path("dashboard/models/status", views.mapping_status, name="mapping-status"),
+    path("dashboard/models/cell", views.mapping_cell, name="mapping-cell"),
 ]

@@ -1,7 +1,8 @@
 """Model mapping over JSON (the original's contract) and as the dashboard's panel."""
 
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from autopack_site import clock
@@ -9,9 +10,14 @@ from autopack_site.api import CONFIG_BROKEN, api_view, error_response, query_id
 from autopack_site.errors import InvalidInput, NotFound
 from routing.config import COMPLEXITIES, ROLES, ConfigError, get_config
 from routing.models import ModelOverride, OverrideChange
-from routing.quotas import provider_states
+from routing.quotas import ADJECTIVE, provider_states
 from routing.services import model_matrix, reset_override, set_override
 from runs.models import Run
+from usage.aggregation import PERIODS, period_or_default
+
+ORIGINAL_KEYS = ("role", "category", "complexity", "model", "scope")
+# What mapping_context adds to a cell for the panel's markup; never part of a JSON answer.
+PANEL_KEYS = ("override", "shown_model", "key", "query")
 
 
 def _run_or_404(request, name: str) -> str | None:
@@ -23,7 +29,28 @@ def _run_or_404(request, name: str) -> str | None:
 
 @api_view(methods=("GET",), write=False)
 def models_json(request):
-    return JsonResponse(model_matrix(_run_or_404(request, "run_id")))
+    """The original's list of mappings with our figures beside them; `?view=matrix` is the panel's shape."""
+    view = request.GET.get("view") or "list"
+    if view not in ("list", "matrix"):
+        raise InvalidInput("Invalid query", {"view": "must be list or matrix"})
+    run_id = _run_or_404(request, "run_id")
+    matrix = model_matrix(run_id)
+    if view == "matrix":
+        return JsonResponse(matrix)
+    return JsonResponse([mapping_row(cell, run_id) for cell in matrix["cells"]], safe=False)
+
+
+def mapping_row(cell: dict, run_id: str | None) -> dict:
+    """One row of the original's list (role, category, complexity, model, scope), then ours."""
+    original = {
+        "role": cell["role"],
+        "category": cell["category"],
+        "complexity": cell["complexity"],
+        "model": _chosen(cell),
+        "scope": ModelOverride.RUN if cell["source"] == "run override" else ModelOverride.GLOBAL,
+    }
+    ours = {k: v for k, v in cell.items() if k not in original and k not in PANEL_KEYS}
+    return {**original, **ours, "run_id": run_id}
 
 
 def _override_keys(body) -> dict:
@@ -49,30 +76,42 @@ def override(request):
         if not keys["model"]:
             raise InvalidInput("Invalid override", {"model": "is required"})
         set_override(**common, model=keys["model"], note=keys["note"], changed_by=who, via=via)
+        message = f"{keys['scope'].capitalize()} model mapping updated"
     else:
-        reset_override(**common, changed_by=who, via=via)
+        removed = reset_override(**common, changed_by=who, via=via)
+        message = (
+            f"{keys['scope'].capitalize()} model mapping reset" if removed else f"No {keys['scope']} override to reset"
+        )
     context = mapping_context(keys["run_id"] or None, keys["scope"])
     if context["config_error"]:
         return error_response(503, CONFIG_BROKEN, dict(context["problems"]))
     wanted = (keys["role"], keys["category"] or "general", keys["complexity"] or "medium")
-    cell = next((c for c in context["cells"] if (c["role"], c["category"], c["complexity"]) == wanted), None)
+    cell = _find_cell(context, *wanted)
     if request.htmx and cell is not None:
         return render(request, "routing/mapping.html#cell", {**context, "cell": cell})
-    if cell is None:
+    # The original's answer (message and the keys as sent), then the cell they land in, when the file names it.
+    answer = {"message": message, **{k: keys[k] for k in ORIGINAL_KEYS}}
+    if cell is not None:
+        ours = {k: v for k, v in mapping_row(cell, keys["run_id"] or None).items() if k not in ORIGINAL_KEYS}
+        answer |= ours | {"model": keys["model"] or _chosen(cell)}
+    else:
         # An override for a category the file does not name still applies; it has no cell to show.
-        return JsonResponse({"role": keys["role"], "category": keys["category"], "complexity": keys["complexity"]})
-    shown = {k: v for k, v in cell.items() if k not in ("override", "key", "shown_model")}
-    return JsonResponse({**shown, "run_id": keys["run_id"] or None})
+        answer |= {"model": keys["model"] or None, "run_id": keys["run_id"] or None}
+    return JsonResponse(answer)
 
 
 def mapping_context(run_id: str | None, scope: str) -> dict:
-    """Everything the mapping panel shows; a broken config gives the error instead of the matrix."""
+    """Everything the mapping panel shows; a broken config gives the error instead of the matrix.
+
+    In global scope the cells show global overrides and the YAML only: a run's overrides belong to
+    the run scope, even while a run is selected.
+    """
     try:
         config = get_config()
     except ConfigError as exc:
         return {"config_error": str(exc), "problems": exc.problems}
     scope = ModelOverride.RUN if scope == ModelOverride.RUN and run_id else ModelOverride.GLOBAL
-    matrix = model_matrix(run_id)
+    matrix = model_matrix(run_id if scope == ModelOverride.RUN else None)
     overrides = ModelOverride.objects.filter(scope=scope)
     if scope == ModelOverride.RUN:
         overrides = overrides.filter(run__run_id=run_id)
@@ -80,17 +119,25 @@ def mapping_context(run_id: str | None, scope: str) -> dict:
     grouped: dict[str, list] = {}
     for name, info in sorted(config.models.items(), key=lambda item: (item[1].provider, item[0])):
         grouped.setdefault(info.provider, []).append(name)
+    where = {"scope": scope, "run": run_id} if scope == ModelOverride.RUN else {"scope": scope}
     rows: dict[str, dict[str, list]] = {role: {} for role in ROLES}
     for cell in matrix["cells"]:
         cell["override"] = exact.get((cell["role"], cell["category"], cell["complexity"]))
-        cell["shown_model"] = cell["override"].model if cell["override"] else _inherited(cell)
+        cell["shown_model"] = _chosen(cell)
         cell["key"] = f"{cell['role']}-{cell['category']}-{cell['complexity']}"
+        cell["query"] = urlencode(where | {k: cell[k] for k in ("role", "category", "complexity")})
         rows[cell["role"]].setdefault(cell["category"], []).append(cell)
     tables = [
         {
             "role": role,
             "rows": [
-                {"category": c, "description": config.routing.category_descriptions.get(c, ""), "cells": cells}
+                {
+                    "category": c,
+                    # Shown with a line break allowed after each underscore, so a narrow column never splits a word.
+                    "category_parts": c.split("_"),
+                    "description": config.routing.category_descriptions.get(c, ""),
+                    "cells": cells,
+                }
                 for c, cells in by_category.items()
             ],
         }
@@ -112,58 +159,75 @@ def mapping_context(run_id: str | None, scope: str) -> dict:
     }
 
 
-def _inherited(cell) -> str:
-    """What the cell runs when this scope has no override of its own: an override below, or the YAML."""
+def _chosen(cell) -> str | None:
+    """The model the mapping names for the cell (an override or the YAML), before quotas have their say."""
     return cell.get("effective_model") if cell.get("source") not in (None, "yaml") else cell.get("baseline_model")
 
 
+def _find_cell(context: dict, role: str, category: str, complexity: str) -> dict | None:
+    wanted = (role, category, complexity)
+    return next((c for c in context["cells"] if (c["role"], c["category"], c["complexity"]) == wanted), None)
+
+
 def _strip_entry(state, now) -> dict:
+    """A provider as routing sees it: its share of the cap in each window, and what routing does about it.
+
+    The text for every window is ready so the strip can name the window the usage panel shows.
+    """
+    by_window = {}
+    for period in PERIODS:
+        window = next((w for w in state.windows if w.window == period), None)
+        if window is None:
+            by_window[period] = {"text": f"no {ADJECTIVE[period]} cap", "detail": "routing does not watch this window"}
+        else:
+            share = "under 1%" if 0 < window.share < 0.005 else f"{window.share:.0%}"
+            by_window[period] = {
+                "text": f"{share} of its {ADJECTIVE[window.window]} cap",
+                "detail": state.describe(window),
+            }
     if state.is_cooling(now):
-        return {
-            "provider": state.provider,
-            "status": "cooling",
-            "text": f"cooling down until {state.cooldown_until:%H:%M:%S} UTC",
-            "reason": state.cooldown_reason,
-        }
-    if window := state.exhausted_window:
-        return {
-            "provider": state.provider,
-            "status": "exhausted",
-            "text": "exhausted",
-            "reason": state.describe(window),
-        }
-    if window := state.soft_window:
-        return {
-            "provider": state.provider,
-            "status": "soft",
-            "text": "over soft limit",
-            "reason": state.describe(window),
-        }
-    tight = max(state.windows, key=lambda w: w.share, default=None)
-    return {
-        "provider": state.provider,
-        "status": "under",
-        "text": "under",
-        "reason": state.describe(tight) if tight else "no cap configured",
-    }
+        status, note = "cooling", f"cooling down until {state.cooldown_until:%H:%M} UTC ({state.cooldown_reason})"
+    elif window := state.exhausted_window:
+        status, note = "exhausted", f"exhausted its {ADJECTIVE[window.window]} cap"
+    elif window := state.soft_window:
+        status, note = "soft", f"over its {ADJECTIVE[window.window]} soft limit ({state.soft_limit_ratio:.0%})"
+    else:
+        status, note = "under", ""
+    return {"provider": state.provider, "status": status, "note": note, "by_window": by_window}
+
+
+def _panel_context(request) -> dict:
+    period, _ = period_or_default(request.GET.get("period"))
+    return {**mapping_context(query_id(request, "run"), request.GET.get("scope", "global")), "period": period}
 
 
 @require_GET
 def mapping_panel(request):
-    context = mapping_context(query_id(request, "run"), request.GET.get("scope", "global"))
-    return render(request, "routing/mapping.html#panel", context)
+    return render(request, "routing/mapping.html#panel", _panel_context(request))
 
 
 @require_GET
 def mapping_status(request):
-    """The poll: the provider strip and each cell's badge, out of band; never the dropdowns."""
-    context = mapping_context(query_id(request, "run"), request.GET.get("scope", "global"))
+    """The poll: the provider strip and each cell's badges, out of band; never a cell's form or buttons."""
+    context = _panel_context(request)
     if context["config_error"]:
         return HttpResponse(status=204)
     return render(request, "routing/mapping.html#status", {**context, "oob": True})
 
 
 @require_GET
+def mapping_cell(request):
+    """One cell: with `edit`, its form and the catalog's models, fetched when a person starts a change."""
+    context = _panel_context(request)
+    if context["config_error"]:
+        return error_response(503, CONFIG_BROKEN, dict(context["problems"]))
+    keys = [request.GET.get(k, "") for k in ("role", "category", "complexity")]
+    cell = _find_cell(context, *keys)
+    if cell is None:
+        raise Http404("No such cell")
+    return render(request, "routing/mapping.html#cell", {**context, "cell": cell, "editing": "edit" in request.GET})
+
+
+@require_GET
 def mapping_page(request):
-    context = mapping_context(query_id(request, "run"), request.GET.get("scope", "global"))
-    return render(request, "routing/mapping.html", context)
+    return render(request, "routing/mapping.html", _panel_context(request))

@@ -44,7 +44,9 @@ def test_every_panel_renders_and_refreshes_in_the_frame(framed, page, remote):
         "aria-valuenow", "25.0", timeout=10_000
     )
     expect(framed.locator("#usage-panel")).to_contain_text("4K tokens", timeout=10_000)
-    expect(framed.locator("#provider-strip")).to_contain_text("openai exhausted", timeout=12_000)
+    expect(framed.locator("#provider-strip")).to_contain_text(
+        "openai: no weekly cap · exhausted its daily cap", timeout=12_000
+    )
     expect(framed.locator("#notes-list")).to_contain_text("Sent from the API.", timeout=10_000)
     assert page.js_errors == []
 
@@ -69,7 +71,8 @@ def test_typing_survives_polls(framed, page):
     expect(framed.locator("#note-text")).to_be_focused()
 
 
-def test_a_mapping_dropdown_in_the_frame_is_saved(framed):
+def test_a_mapping_change_in_the_frame_is_saved(framed):
+    framed.locator("#cell-builder-docs-medium").get_by_role("button", name="Change").click()
     framed.locator("#cell-builder-docs-medium select").select_option("o4-mini")
     expect(framed.locator("#cell-builder-docs-medium .badge.source")).to_have_text("global override")
     assert ModelOverride.objects.get().model == "o4-mini"

@@ -17,21 +17,45 @@ def cell(cells, role, category, complexity):
     return next(c for c in cells if (c["role"], c["category"], c["complexity"]) == (role, category, complexity))
 
 
-def test_models_lists_every_cell_with_baseline_effective_and_source(client, routing):
-    body = client.get("/dashboard/models").json()
-    assert len(body["cells"]) == 2 * 3 * 3  # roles × (docs, security_auth_change, general) × complexities
-    docs = cell(body["cells"], "builder", "docs", "high")
+def test_models_is_the_originals_list_of_mappings_with_our_figures_beside(client, routing):
+    rows = client.get("/dashboard/models").json()
+    assert isinstance(rows, list)
+    assert len(rows) == 2 * 3 * 3  # roles × (docs, security_auth_change, general) × complexities
+    docs = cell(rows, "builder", "docs", "high")
+    assert list(docs)[:5] == ["role", "category", "complexity", "model", "scope"]
+    assert (docs["model"], docs["scope"]) == ("gpt-4o-mini", "global")
     assert (docs["baseline_model"], docs["effective_model"], docs["source"]) == ("gpt-4o-mini", "gpt-4o-mini", "yaml")
     assert docs["reasons"] == ["baseline gpt-4o-mini from category_models.docs.builder_model_override"]
+    assert docs["warnings"] == [] and docs["run_id"] is None
+
+
+def test_models_rows_name_a_run_override_with_scope_run(api, routing):
+    api.start(plan())
+    api.post("/dashboard/models/override", {"scope": "run", "run_id": "run-1", "role": "builder", "model": "o3"})
+    row = cell(api.get("/dashboard/models", run_id="run-1").json(), "builder", "docs", "low")
+    assert (row["model"], row["scope"], row["source"], row["run_id"]) == ("o3", "run", "run override", "run-1")
+    row = cell(api.get("/dashboard/models").json(), "builder", "docs", "low")
+    assert (row["model"], row["scope"], row["source"]) == ("gpt-4o-mini", "global", "yaml")
+
+
+def test_models_matrix_view_is_the_panels_shape(client, routing):
+    body = client.get("/dashboard/models", {"view": "matrix"}).json()
+    assert body["run_id"] is None and len(body["cells"]) == 18
+    assert cell(body["cells"], "auditor", "general", "low")["effective_model"] == "gpt-4o-mini"
+
+
+def test_models_refuses_an_unknown_view(client, routing):
+    response = client.get("/dashboard/models", {"view": "table"})
+    assert response.status_code == 400 and "view" in response.json()["details"]
 
 
 def test_models_shows_quota_redirects_and_refusals(client, routing):
     record_usage_events([event(prompt_tokens=900)], atomic_batch=True)
     record_usage_events([event(provider="anthropic", model="claude-opus-4-1", prompt_tokens=1000)], atomic_batch=True)
     forget_cached_states()
-    cells = client.get("/dashboard/models").json()["cells"]
+    cells = client.get("/dashboard/models").json()
     general = cell(cells, "builder", "general", "medium")
-    assert (general["effective_model"], general["redirected"]) == ("gemini-2.5-flash", True)
+    assert (general["model"], general["effective_model"], general["redirected"]) == ("gpt-4o", "gemini-2.5-flash", True)
     critical = cell(cells, "auditor", "security_auth_change", "low")
     assert critical["effective_model"] is None and "weekly cap" in critical["error"]
 
@@ -48,22 +72,38 @@ def test_override_over_json_is_stored_logged_and_returned(api, routing):
     }
     response = api.post("/dashboard/models/override", body)
     assert response.status_code == 200
-    assert (response.json()["effective_model"], response.json()["source"]) == ("o3", "run override")
+    answer = response.json()
+    original = {"role": "builder", "category": "docs", "complexity": "low", "model": "o3", "scope": "run"}
+    assert answer["message"] == "Run model mapping updated" and original.items() <= answer.items()
+    assert (answer["effective_model"], answer["source"], answer["run_id"]) == ("o3", "run override", "run-1")
     assert ModelOverride.objects.get().run.run_id == "run-1"
     change = OverrideChange.objects.get()
     assert (change.action, change.new_model, change.via) == ("set", "o3", "api")
-    cells = api.get("/dashboard/models", run_id="run-1").json()["cells"]
-    assert cell(cells, "builder", "docs", "low")["effective_model"] == "o3"
-    assert (
-        cell(api.get("/dashboard/models").json()["cells"], "builder", "docs", "low")["effective_model"] == "gpt-4o-mini"
-    )
+    rows = api.get("/dashboard/models", run_id="run-1").json()
+    assert cell(rows, "builder", "docs", "low")["effective_model"] == "o3"
+    assert cell(api.get("/dashboard/models").json(), "builder", "docs", "low")["effective_model"] == "gpt-4o-mini"
+
+
+def test_a_global_override_answers_like_the_original(api, routing):
+    body = {"scope": "global", "role": "builder", "category": "tests", "complexity": "medium", "model": "gpt-4o-mini"}
+    answer = api.post("/dashboard/models/override", body).json()
+    assert {k: answer[k] for k in ("message", *body)} == {"message": "Global model mapping updated", **body}
+
+
+def test_an_override_for_a_category_the_file_does_not_name_still_answers_its_keys(api, routing):
+    body = {"role": "builder", "category": "migrations", "complexity": "low", "model": "o3"}
+    answer = api.post("/dashboard/models/override", body).json()
+    assert answer == {"message": "Global model mapping updated", "scope": "global", **body, "run_id": None}
 
 
 def test_delete_removes_the_override_and_logs_it(api, routing):
     keys = {"role": "auditor", "category": "general", "complexity": "high"}
     api.post("/dashboard/models/override", {**keys, "model": "gpt-5"})
     response = api.client.delete("/dashboard/models/override", json.dumps(keys), content_type="application/json")
-    assert response.status_code == 200 and response.json()["source"] == "yaml"
+    answer = response.json()
+    assert response.status_code == 200 and answer["source"] == "yaml"
+    assert answer["message"] == "Global model mapping reset"
+    assert (answer["model"], answer["scope"]) == ("claude-opus-4-1", "global")
     assert not ModelOverride.objects.exists()
     assert list(OverrideChange.objects.values_list("action", flat=True)) == ["reset", "set"]
 
@@ -111,8 +151,9 @@ def test_a_dashboard_change_with_htmx_and_our_origin_saves_and_returns_the_cell(
     response = post_form(client, {"role": "builder", "category": "docs", "complexity": "low", "model": "o3"}, **HTMX)
     assert response.status_code == 200
     page = response.content.decode()
-    assert 'id="cell-builder-docs-low"' in page and '<option value="o3" selected>' in page
+    assert 'id="cell-builder-docs-low"' in page and '<span class="cell-model">o3</span>' in page
     assert ">global override</span>" in page and "Reset to YAML" in page
+    assert "<select" not in page  # the change is made: the cell shows its model again
     assert OverrideChange.objects.get().via == "dashboard"
 
 
@@ -150,27 +191,6 @@ def test_a_refused_dashboard_change_answers_json_the_page_can_show(client, routi
 
 
 # --- the panel -----------------------------------------------------------------------------------
-
-
-def test_panel_groups_catalog_models_by_provider_and_marks_redirects(client, routing):
-    record_usage_events([event(prompt_tokens=900)], atomic_batch=True)
-    forget_cached_states()
-    page = client.get("/dashboard/models/panel").content.decode()
-    assert '<optgroup label="anthropic">' in page and '<optgroup label="google">' in page
-    assert 'class="badge redirected"' in page and "→ gemini-2.5-flash" in page
-    assert 'class="strip-soft"><strong>openai</strong> over soft limit' in page
-
-
-def test_panel_in_run_scope_edits_that_runs_overrides(client, api, routing):
-    api.start(plan())
-    page = client.get("/dashboard/models/panel", {"scope": "run", "run": "run-1"}).content.decode()
-    assert 'name="run_id" value="run-1"' in page and "Changes apply to run run-1 only." in page
-
-
-def test_panel_poll_swaps_badges_and_the_strip_but_never_the_dropdowns(client, routing):
-    page = client.get("/dashboard/models/status").content.decode()
-    assert 'id="provider-strip"' in page and page.count('hx-swap-oob="true"') == 1 + 18
-    assert "<select" not in page
 
 
 def test_panel_shows_a_broken_config_instead_of_the_matrix(client, models_config):
@@ -264,3 +284,20 @@ def test_with_an_api_key_set_dashboard_changes_need_a_staff_login(client, admin_
 )
 def test_odd_query_strings_are_never_a_500(client, routing, url):
     assert client.get(url).status_code in (200, 204, 286, 400, 404)
+
+
+def test_admin_picks_a_run_by_its_run_id(admin_client, api, routing):
+    api.start(plan(run_id="nightly-42"))
+    add_page = admin_client.get("/admin/routing/modeloverride/add/").content.decode()
+    assert "admin-autocomplete" in add_page and "vRawIdAdminField" not in add_page
+    found = admin_client.get(
+        "/admin/autocomplete/",
+        {"app_label": "routing", "model_name": "modeloverride", "field_name": "run", "term": "nightly"},
+    ).json()
+    assert [r["text"] for r in found["results"]] == ["nightly-42"]
+    run_pk = found["results"][0]["id"]
+    form = {"scope": "run", "run": run_pk, "role": "builder", "category": "", "complexity": "", "model": "o3"}
+    assert admin_client.post("/admin/routing/modeloverride/add/", form).status_code == 302
+    override = ModelOverride.objects.get()
+    change_page = admin_client.get(f"/admin/routing/modeloverride/{override.pk}/change/").content.decode()
+    assert f'<option value="{run_pk}" selected>nightly-42</option>' in change_page
