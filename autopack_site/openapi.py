@@ -302,7 +302,11 @@ def openapi_spec() -> dict:
             },
             "/dashboard/models": {
                 "get": {
-                    "summary": "Every (role, category, complexity) cell: the YAML model, the model now, and why",
+                    "summary": "Every (role, category, complexity) mapping: its model and scope, the model now, why",
+                    "description": "The original's list of `{role, category, complexity, model, scope}`, each row with "
+                    "our figures beside them. `model` is what the mapping names (an override or the YAML), before "
+                    "quotas; `effective_model` is what a call would use now. `?view=matrix` answers "
+                    "`{run_id, cells}` instead.",
                     "operationId": "listModelMappings",
                     "parameters": [
                         {
@@ -310,10 +314,29 @@ def openapi_spec() -> dict:
                             "in": "query",
                             "schema": {"type": "string"},
                             "description": "apply this run's overrides",
-                        }
+                        },
+                        {
+                            "name": "view",
+                            "in": "query",
+                            "schema": {"enum": ["list", "matrix"], "default": "list"},
+                            "description": "list: the original's rows; matrix: {run_id, cells}",
+                        },
                     ],
                     "responses": {
-                        **_ok("#/components/schemas/ModelMatrix"),
+                        "200": {
+                            "description": "OK",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "oneOf": [
+                                            {"type": "array", "items": {"$ref": "#/components/schemas/ModelMapping"}},
+                                            {"$ref": "#/components/schemas/ModelMatrix"},
+                                        ]
+                                    }
+                                }
+                            },
+                        },
+                        **_errors(400, 404),
                         **_errors(404),
                         "503": {
                             "description": "config/models.yaml has problems",
@@ -324,21 +347,21 @@ def openapi_spec() -> dict:
             },
             "/dashboard/models/override": {
                 "post": {
-                    "summary": "Set an override (global, or for one run) and return the cell",
+                    "summary": "Set an override (global, or for one run); answers like the original, plus the cell",
                     "description": "The YAML file is never written; overrides live in the database and every change is "
                     "logged. Blank category or complexity means any. From the dashboard, an htmx form with "
                     "HX-Request and our own Origin instead of a JSON body.",
                     "operationId": "setModelOverride",
                     "security": security,
                     "requestBody": _json_body({"$ref": "#/components/schemas/Override"}),
-                    "responses": {**_ok("#/components/schemas/ModelCell"), **_errors(*WRITE_ERRORS)},
+                    "responses": {**_ok("#/components/schemas/OverrideAnswer"), **_errors(*WRITE_ERRORS)},
                 },
                 "delete": {
-                    "summary": "Remove an override (same keys, no model) and return the cell",
+                    "summary": "Remove an override (same keys, no model); answers like a set, plus the cell",
                     "operationId": "resetModelOverride",
                     "security": security,
                     "requestBody": _json_body({"$ref": "#/components/schemas/Override"}),
-                    "responses": {**_ok("#/components/schemas/ModelCell"), **_errors(*WRITE_ERRORS)},
+                    "responses": {**_ok("#/components/schemas/OverrideAnswer"), **_errors(*WRITE_ERRORS)},
                 },
             },
             "/dashboard/human-notes": {
@@ -647,6 +670,43 @@ SCHEMAS = {
             "redirected": {"type": "boolean", "description": "quotas or a cooldown moved the call off its model"},
             "error": {"type": ["string", "null"], "description": "why a call in this cell would be refused now"},
         },
+    },
+    "ModelMapping": {
+        "description": "The original's row first, then the cell's figures",
+        "allOf": [
+            {"$ref": "#/components/schemas/ModelCell"},
+            {
+                "type": "object",
+                "required": ["role", "category", "complexity", "model", "scope"],
+                "properties": {
+                    "model": {
+                        "type": ["string", "null"],
+                        "description": "what the mapping names (an override or the YAML), before quotas",
+                    },
+                    "scope": {"enum": ["global", "run"], "description": "run when a run override names the model"},
+                    "run_id": {"type": ["string", "null"]},
+                },
+            },
+        ],
+    },
+    "OverrideAnswer": {
+        "description": "The original's answer (message and the keys as sent), then the cell they land in",
+        "allOf": [
+            {"$ref": "#/components/schemas/ModelCell"},
+            {
+                "type": "object",
+                "required": ["message", "role", "category", "complexity", "model", "scope"],
+                "properties": {
+                    "message": {
+                        "type": "string",
+                        "examples": ["Global model mapping updated", "Run model mapping reset"],
+                    },
+                    "model": {"type": ["string", "null"]},
+                    "scope": {"enum": ["global", "run"]},
+                    "run_id": {"type": ["string", "null"]},
+                },
+            },
+        ],
     },
     "ModelMatrix": {
         "type": "object",
