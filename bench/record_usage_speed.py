@@ -111,11 +111,11 @@ def main():
     from django.core.management import call_command
     from django.db import connection
 
-    from runs.models import Run
+    from runs.models import Run, UnclaimedUsage
     from usage.models import LlmUsageEvent, RunUsageBucket, UsageBucket
 
     with connection.cursor() as cursor:
-        for model in (LlmUsageEvent, UsageBucket, RunUsageBucket):
+        for model in (LlmUsageEvent, UsageBucket, RunUsageBucket, UnclaimedUsage):
             cursor.execute(f"TRUNCATE {model._meta.db_table}")
     Run.objects.filter(run_id__startswith="bench-run-").delete()
 

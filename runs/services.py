@@ -7,7 +7,7 @@ when its last phase finishes.
 """
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Q, Sum
 
 from autopack_site import clock
 from autopack_site.errors import Conflict, InvalidInput, NotFound
@@ -46,7 +46,7 @@ def start_run(*, run: RunSpec, tiers: list[TierSpec], phases: list[PhaseSpec]) -
 
     Usage already recorded under the run_id (planning calls made before the start) joins its totals.
     """
-    _lock_run_id(run.run_id)
+    _lock_run_ids([run.run_id])
     if Run.objects.filter(run_id=run.run_id).exists():
         raise Conflict(f"Run '{run.run_id}' already exists", {"run.run_id": "already exists"})
     now = clock.now()
@@ -190,27 +190,38 @@ def update_run_status(*, run_id: str, state: str, failure_reason: str | None = N
 
 
 @transaction.atomic
-def add_usage_tokens(*, run_id: str, tokens_by_phase: dict[str, int]) -> bool:
-    """Add usage events' tokens to a run's phases ("" or an unknown phase: the run itself).
+def add_usage_tokens(*, tokens_by_run: dict[str, dict[str, int]]) -> None:
+    """Add usage events' tokens to runs' phases ("" or an unknown phase: the run itself).
 
-    Returns False when no such run exists yet: the tokens wait in UnclaimedUsage for its start.
+    Usage may name a run before `/runs/start` creates it (planning calls): those tokens wait in
+    UnclaimedUsage, and start_run adds them to the run it creates.
     """
-    run = Run.objects.select_for_update().filter(run_id=run_id).first()
-    if run is None:
-        # Serialised with start_run of the same id, then look again: a start that was committing
+    run_ids = sorted(tokens_by_run)
+    # Sorted, so concurrent batches lock runs in the same order and cannot deadlock.
+    runs = {r.run_id: r for r in Run.objects.select_for_update().filter(run_id__in=run_ids).order_by("run_id")}
+    waiting = [run_id for run_id in run_ids if run_id not in runs]
+    if waiting:
+        # Serialised with start_run of the same ids, then look again: a start that was committing
         # while we looked must not miss these tokens.
-        _lock_run_id(run_id)
-        run = Run.objects.select_for_update().filter(run_id=run_id).first()
-    if run is None:
-        for phase_id, tokens in sorted(tokens_by_phase.items()):
-            row, created = UnclaimedUsage.objects.get_or_create(
-                run_id=run_id, phase_id=phase_id, defaults={"tokens": tokens}
-            )
-            if not created:
-                UnclaimedUsage.objects.filter(pk=row.pk).update(tokens=F("tokens") + tokens)
-        return False
-    _add_tokens(run, tokens_by_phase, clock.now())
-    return True
+        _lock_run_ids(waiting)
+        runs |= {r.run_id: r for r in Run.objects.select_for_update().filter(run_id__in=waiting).order_by("run_id")}
+        _hold_unclaimed([(r, p, t) for r in waiting if r not in runs for p, t in sorted(tokens_by_run[r].items())])
+    now = clock.now()
+    for run_id in sorted(runs):
+        _add_tokens(runs[run_id], tokens_by_run[run_id], now)
+
+
+def _hold_unclaimed(rows: list[tuple[str, str, int]]) -> None:
+    """Add (run_id, phase_id, tokens) to the tokens waiting for their run, one statement for all."""
+    if not rows:
+        return
+    table = UnclaimedUsage._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {table} (run_id, phase_id, tokens) VALUES (%s, %s, %s) "  # noqa: S608
+            f"ON CONFLICT (run_id, phase_id) DO UPDATE SET tokens = {table}.tokens + excluded.tokens",
+            rows,
+        )
 
 
 def _add_tokens(run: Run, tokens_by_phase: dict[str, int], now) -> None:
@@ -233,11 +244,14 @@ def _add_tokens(run: Run, tokens_by_phase: dict[str, int], now) -> None:
     _refresh_run(run, now)
 
 
-def _lock_run_id(run_id: str) -> None:
-    """Hold a run_id until the transaction ends (PostgreSQL; SQLite runs one writer at a time)."""
+def _lock_run_ids(run_ids: list[str]) -> None:
+    """Hold run_ids until the transaction ends, in sorted order (PostgreSQL; SQLite has one writer)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [RUN_ID_LOCK, run_id])
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, hashtext(run_id)) FROM unnest(%s::text[]) AS run_id",
+                [RUN_ID_LOCK, sorted(run_ids)],
+            )
 
 
 # --- the pieces every write shares -------------------------------------------------------------

@@ -333,9 +333,8 @@ def _add_to_runs(events: list[UsageEvent]) -> None:
     for e in events:
         if e.run_id:
             by_run[e.run_id][e.phase_id] += e.total_tokens
-    # Sorted, so concurrent batches lock runs in the same order and cannot deadlock.
-    for run_id in sorted(by_run):
-        add_usage_tokens(run_id=run_id, tokens_by_phase=dict(by_run[run_id]))
+    if by_run:
+        add_usage_tokens(tokens_by_run={run_id: dict(phases) for run_id, phases in by_run.items()})
 
 
 def import_lines(batch: list[tuple[int, bytes]]) -> BatchResult:
