@@ -20,17 +20,6 @@ def test_dashboard_without_runs_says_how_to_start_one(client):
     assert "No runs yet" in page and "POST /runs/start" in page
 
 
-def test_dashboard_shows_the_most_recent_active_run_by_default(api, client):
-    api.start(plan(run_id="active-old"))
-    api.move("active-old", "P1", "EXECUTING")
-    api.start(plan(run_id="finished-new", tiers=(("T1", 1),)))
-    api.move("finished-new", "P1", "COMPLETE")
-    page = client.get("/dashboard/").content.decode()
-    assert re.search(r'<option value="active-old" selected>', page)
-    picker = page[page.index('<select id="run-select"') : page.index("</select>")]
-    assert re.findall(r'<option value="([^"]+)"', picker) == ["active-old", "finished-new"]
-
-
 def test_dashboard_selected_run_lives_in_the_url(api, client):
     api.start(plan(run_id="a"))
     api.start(plan(run_id="b"))

@@ -86,5 +86,5 @@ def test_run_page_shows_usage_by_phase_and_model(client, api, models_config):
     )
     page = client.get("/dashboard/runs/run-1/").content.decode()
     assert "LLM calls by phase and model" in page
-    assert "<td>P1</td><td>gpt-4o" in page and "(no phase)" in page
+    assert '<td data-label="Phase">P1</td><td data-label="Model">gpt-4o' in page and "(no phase)" in page
     assert "$0.0015" in page
