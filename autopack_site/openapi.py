@@ -385,6 +385,16 @@ def openapi_spec() -> dict:
                     "responses": {**_ok("#/components/schemas/NoteAdded"), **_errors(*WRITE_ERRORS)},
                 }
             },
+            "/dashboard/demo/remove": {
+                "post": {
+                    "summary": "Delete every demo run and demo call; real figures stay as they are",
+                    "description": "What `manage.py demo --remove` does. Demo data never counts in a quota, a "
+                    "routing decision, a forecast or a total, so removing it changes no real figure.",
+                    "operationId": "removeDemoData",
+                    "security": security,
+                    "responses": {**_ok("#/components/schemas/DemoRemoved"), **_errors(*WRITE_ERRORS)},
+                }
+            },
             "/dashboard/runs/{run_id}/status": {
                 "get": {
                     "summary": "Live progress of a run",
@@ -415,6 +425,7 @@ _RUN_SUMMARY_PROPS = {
     "minor_issues_count": COUNT,
     "major_issues_count": COUNT,
     "failure_reason": {"type": ["string", "null"]},
+    "is_demo": {"type": "boolean", "description": "loaded by `manage.py demo`; counts in no real figure"},
 }
 _PHASE_PROPS = {
     "id": {"type": "integer"},
@@ -570,6 +581,10 @@ SCHEMAS = {
             "request_id": {"type": "string", "maxLength": 200},
             "created_at": {"type": "string", "format": "date-time"},
         },
+    },
+    "DemoRemoved": {
+        "type": "object",
+        "properties": {"removed_runs": {"type": "integer"}, "removed_calls": {"type": "integer"}},
     },
     "UsageCounts": {
         "type": "object",

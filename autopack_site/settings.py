@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "csp",
+    # The site composes the apps: the dashboard page and the demo (its `demo` command) live here.
+    "autopack_site",
     "runs",
     "usage",
     "routing",

@@ -16,6 +16,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     # The original dashboard's health check.
     path("health", views.healthz, name="health"),
+    path("dashboard/demo/remove", views.remove_demo, name="demo-remove"),
     *runs_urls.api_urlpatterns,
     *usage_urls.api_urlpatterns,
     *routing_urls.api_urlpatterns,

@@ -6,8 +6,10 @@ from django.db import OperationalError, connection
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
+from django_htmx.http import HttpResponseClientRefresh
 
-from autopack_site.api import RETRY_AFTER_SECONDS, error_response
+from autopack_site.api import RETRY_AFTER_SECONDS, api_view, error_response
+from autopack_site.demo import remove_demo_data
 from autopack_site.openapi import openapi_spec
 
 
@@ -23,6 +25,16 @@ def api_docs(request):
         {"path": p, "method": m.upper(), **op} for p, methods in spec["paths"].items() for m, op in methods.items()
     ]
     return render(request, "api_docs.html", {"spec": spec, "operations": operations})
+
+
+@api_view(methods=("POST",), body_optional=True, dashboard=True)
+def remove_demo(request):
+    """Delete all demo data; from the dashboard, the page then reloads without it."""
+    who = request.user.get_username() if request.user.is_authenticated else ("dashboard" if request.htmx else "api")
+    removed = remove_demo_data(removed_by=who)
+    if request.htmx:
+        return HttpResponseClientRefresh()
+    return JsonResponse({"removed_runs": removed.runs, "removed_calls": removed.events})
 
 
 @require_GET

@@ -295,12 +295,12 @@ def _record(decision: Decision, run_id, phase_id, request_id: str, failures: lis
         run_id=run_id or "",
         phase_id=phase_id or "",
         request_id=request_id,
-        decision=_decision_record(decision, failures),
+        decision=decision_record(decision, failures),
         **figures,
     )
 
 
-def _decision_record(decision: Decision, failures: list[str]) -> dict:
+def decision_record(decision: Decision, failures: list[str]) -> dict:
     return {
         "asked_for": decision.chosen_model,
         "used": decision.model,

@@ -36,6 +36,8 @@ class Run(models.Model):
     minor_issues_count = models.PositiveIntegerField(default=0)
     major_issues_count = models.PositiveIntegerField(default=0)
     failure_reason = models.TextField(blank=True, default="")
+    # Loaded by `manage.py demo`: labelled as demo data everywhere, and removed by `demo --remove`.
+    is_demo = models.BooleanField(default=False)
     # Raised by every write to the run or its phases; dashboard polls compare it to skip work.
     version = models.PositiveBigIntegerField(default=1)
     created_at = models.DateTimeField()
@@ -48,6 +50,7 @@ class Run(models.Model):
         indexes = [
             models.Index(fields=["state", "-created_at"], name="run_state_created_idx"),
             models.Index(fields=["-created_at"], name="run_created_idx"),
+            models.Index(fields=["-updated_at"], name="run_updated_idx"),
         ]
 
     def __str__(self):

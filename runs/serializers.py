@@ -86,6 +86,7 @@ def run_summary_json(run: Run) -> dict:
         "minor_issues_count": run.minor_issues_count,
         "major_issues_count": run.major_issues_count,
         "failure_reason": run.failure_reason or None,
+        "is_demo": run.is_demo,
     }
 
 

@@ -41,10 +41,11 @@ AUDITOR_MOVES = {
 
 
 @transaction.atomic
-def start_run(*, run: RunSpec, tiers: list[TierSpec], phases: list[PhaseSpec]) -> Run:
+def start_run(*, run: RunSpec, tiers: list[TierSpec], phases: list[PhaseSpec], is_demo: bool = False) -> Run:
     """Create a run with its tiers and phases, or raise Conflict when the run_id is taken.
 
     Usage already recorded under the run_id (planning calls made before the start) joins its totals.
+    `is_demo` is for the demo loader only.
     """
     _lock_run_ids([run.run_id])
     if Run.objects.filter(run_id=run.run_id).exists():
@@ -60,6 +61,7 @@ def start_run(*, run: RunSpec, tiers: list[TierSpec], phases: list[PhaseSpec]) -
                 token_cap=run.token_cap,
                 max_phases=run.max_phases,
                 max_duration_minutes=run.max_duration_minutes,
+                is_demo=is_demo,
                 created_at=now,
                 updated_at=now,
             )

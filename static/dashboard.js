@@ -72,6 +72,13 @@
 
   // A refused dashboard change answers JSON {error, details}: say it where the change was made.
   function showRefusal(event) {
+    var box = event.detail.elt.closest && event.detail.elt.closest("[data-refusal-box]");
+    if (box) {
+      var said = "Not done";
+      try { said += ": " + JSON.parse(event.detail.xhr.responseText).error; } catch (e) { /* not JSON */ }
+      box.querySelector("[data-form-error]").textContent = said;
+      return;
+    }
     var cell = event.detail.elt.closest && event.detail.elt.closest("[data-cell]");
     if (!cell) return;
     var message = event.detail.requestConfig && event.detail.requestConfig.verb === "get" ? "Could not load the choices" : "Not saved";

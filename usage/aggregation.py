@@ -15,6 +15,7 @@ from django.db.models import Count, Q, Sum
 from autopack_site import clock
 from autopack_site.errors import InvalidInput
 from routing.config import ConfigError, get_config, pricing_catalog
+from runs.models import Run
 from runs.progress import level_for
 from usage.models import CORE_ROLES, LlmUsageEvent, RunUsageBucket, UsageBucket
 
@@ -74,10 +75,11 @@ def _grouped_rows(start: dt.datetime, end: dt.datetime, keys: tuple[str, ...]):
     """Rows of `keys` plus SUMS over (start, end], one query per piece of the window."""
     for piece in window_pieces(start, end):
         kind, lo, hi = piece
+        # The edges come from the events, demo ones left out as the buckets leave them out.
         if kind == "head":
-            rows = LlmUsageEvent.objects.filter(created_at__gt=lo, created_at__lt=hi)
+            rows = LlmUsageEvent.objects.filter(created_at__gt=lo, created_at__lt=hi, is_demo=False)
         elif kind == "tail":
-            rows = LlmUsageEvent.objects.filter(created_at__gte=lo, created_at__lte=hi)
+            rows = LlmUsageEvent.objects.filter(created_at__gte=lo, created_at__lte=hi, is_demo=False)
         elif lo < hi:
             rows = UsageBucket.objects.filter(size=kind, start__gte=lo, start__lt=hi)
         else:
@@ -261,6 +263,16 @@ def daily_tokens_by_provider(*, days: int = 30, now: dt.datetime | None = None) 
 def raw_window_filter(period: str, *, now: dt.datetime | None = None) -> Q:
     end = now or clock.now()
     return Q(created_at__gt=end - PERIODS[period], created_at__lte=end)
+
+
+def demo_summary() -> dict | None:
+    """What the demo loaded (kept out of every figure above it), or None when there is no demo data."""
+    summary = LlmUsageEvent.objects.filter(is_demo=True).aggregate(
+        calls=Count("id"), tokens=Sum("total_tokens", default=0), cost=Sum("cost_usd", default=Decimal(0))
+    )
+    if summary["calls"] or Run.objects.filter(is_demo=True).exists():
+        return summary
+    return None
 
 
 def run_models(run_id: str) -> list[tuple[str, int]]:

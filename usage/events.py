@@ -62,6 +62,8 @@ class UsageEvent:
     created_at: dt.datetime
     # The router's decision (model asked for, model used, why, quota figures); not part of the figures.
     decision: dict | None = None
+    # Set only by the demo loader, never from a request: see LlmUsageEvent.is_demo.
+    is_demo: bool = False
 
     def figures(self) -> tuple:
         """What must match for a replay with the same request_id to count as the same event."""

@@ -118,6 +118,7 @@ def _reprice_batch(since, last_id, catalog, dry_run, batch_size, report) -> list
             "cached_prompt_tokens",
             "cost_usd",
             "created_at",
+            "is_demo",
         )[:batch_size]
     )
     report.examined += len(rows)
@@ -142,8 +143,9 @@ def _apply(changed: list[tuple[dict, Decimal | None]]) -> None:
     for row, cost in changed:
         delta = (cost or 0) - (row["cost_usd"] or 0)
         hour = hour_of(row["created_at"])
-        bucket_deltas[("hour", hour, row["provider"], row["model"], row["role"])] += delta
-        bucket_deltas[("day", day_of(hour), row["provider"], row["model"], row["role"])] += delta
+        if not row["is_demo"]:
+            bucket_deltas[("hour", hour, row["provider"], row["model"], row["role"])] += delta
+            bucket_deltas[("day", day_of(hour), row["provider"], row["model"], row["role"])] += delta
         if row["run_id"]:
             run_deltas[(hour, row["run_id"], row["phase_id"])] += delta
         events.append(LlmUsageEvent(id=row["id"], cost_usd=cost))
@@ -233,7 +235,8 @@ def _rebuild_day(day: dt.datetime, first_hour: dt.datetime, *, dry_run: bool) ->
     }
     buckets: dict[tuple, tuple] = {}
     whole_day = lo == day
-    for row in events.values("hour", "provider", "model", "role").annotate(**sums).order_by():
+    # Demo events count for their demo runs only, never in the provider buckets.
+    for row in events.filter(is_demo=False).values("hour", "provider", "model", "role").annotate(**sums).order_by():
         values = tuple(row[name] for name in BUCKET_SUMS)
         buckets[("hour", row["hour"], row["provider"], row["model"], row["role"])] = values
         if whole_day:

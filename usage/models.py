@@ -31,11 +31,15 @@ class LlmUsageEvent(models.Model):
     created_at = models.DateTimeField()
     # The router's decision for this call: model asked for, model used, why, quota figures seen.
     decision = models.JSONField(null=True, blank=True)
+    # Demo data: shown as such, never in a quota, a routing decision, a forecast or a provider total
+    # (so never in UsageBucket), and removed whole by `demo --remove`.
+    is_demo = models.BooleanField(default=False)
 
     class Meta:
         indexes = [
             models.Index(fields=["created_at"], name="usage_created_idx"),
             models.Index(fields=["run_id", "created_at"], name="usage_run_created_idx"),
+            models.Index(fields=["created_at"], condition=models.Q(is_demo=True), name="usage_demo_idx"),
         ]
 
     def __str__(self):
@@ -79,6 +83,8 @@ class RunUsageBucket(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["start", "run_id", "phase_id"], name="run_usage_bucket_unique")]
+        # A run's own figures (its cost on the runs page) without reading every hour of every run.
+        indexes = [models.Index(fields=["run_id", "start"], name="run_usage_run_idx")]
 
     def __str__(self):
         return f"{self.start:%Y-%m-%d %H:00} {self.run_id}/{self.phase_id}"

@@ -26,8 +26,9 @@ from runs.services import add_usage_tokens
 from usage.events import FIGURES, REPORTED_FIELDS, EventInvalid, UsageEvent, parse_event
 from usage.models import LlmUsageEvent, PrunedRequest, RunUsageBucket, UsageBucket
 
-# What is stored per event: what was reported, plus the price, the time and the router's decision.
-EVENT_COLUMNS = (*REPORTED_FIELDS, "cost_usd", "created_at", "decision")
+# What is stored per event: what was reported, plus the price, the time, whether it is demo data and
+# the router's decision (last: the COPY path wraps it).
+EVENT_COLUMNS = (*REPORTED_FIELDS, "cost_usd", "created_at", "is_demo", "decision")
 
 
 # Below this, plain INSERTs cost no more than setting up a COPY.
@@ -57,12 +58,15 @@ def record_usage(**fields) -> BatchResult:
     return record_usage_events([fields], atomic_batch=True)
 
 
-def record_usage_events(items: list[dict], *, atomic_batch: bool) -> BatchResult:
+def record_usage_events(items: list[dict], *, atomic_batch: bool, demo: bool = False) -> BatchResult:
     """Validate and record events. With `atomic_batch`, any bad event rejects the whole batch.
 
-    Rejections are reported by the item's position in `items`.
+    Rejections are reported by the item's position in `items`. `demo` marks the events as demo data
+    (the demo loader's calls): kept apart from every real total.
     """
     events, result = check_events(items, atomic_batch=atomic_batch)
+    for _, event in events:
+        event.is_demo = demo
     return write_events(events, result, atomic_batch=atomic_batch)
 
 
@@ -257,13 +261,15 @@ def _add_to_buckets(events: list[UsageEvent]) -> None:
     run_sums: dict[tuple, list] = defaultdict(lambda: [0, Decimal(0), 0])
     for e in events:
         hour = hour_of(e.created_at)
-        row = hours[(hour, e.provider, e.model, e.role)]
-        row[0] += e.prompt_tokens or 0
-        row[1] += e.completion_tokens or 0
-        row[2] += e.total_tokens
-        if e.cost_usd is not None:
-            row[3] += e.cost_usd
-        row[4] += 1
+        # Demo calls count for their demo run only: never in a provider's totals, so never in a quota.
+        if not e.is_demo:
+            row = hours[(hour, e.provider, e.model, e.role)]
+            row[0] += e.prompt_tokens or 0
+            row[1] += e.completion_tokens or 0
+            row[2] += e.total_tokens
+            if e.cost_usd is not None:
+                row[3] += e.cost_usd
+            row[4] += 1
         if e.run_id:
             row = run_sums[(hour, e.run_id, e.phase_id)]
             row[0] += e.total_tokens
@@ -279,7 +285,8 @@ def _add_to_buckets(events: list[UsageEvent]) -> None:
             day[i] += value
     bucket_rows = [(size, start, p, m, r, a, b, c, d, n) for (size, start, p, m, r), (a, b, c, d, n) in sums.items()]
     run_rows = [(start, run_id, phase_id, t, c, n) for (start, run_id, phase_id), (t, c, n) in run_sums.items()]
-    _upsert_adding(UsageBucket, BUCKET_KEY, BUCKET_SUMS, bucket_rows)
+    if bucket_rows:
+        _upsert_adding(UsageBucket, BUCKET_KEY, BUCKET_SUMS, bucket_rows)
     if run_rows:
         _upsert_adding(RunUsageBucket, RUN_BUCKET_KEY, RUN_BUCKET_SUMS, run_rows)
 

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET
 from runs.models import Run
 from usage.aggregation import (
     daily_tokens_by_provider,
+    demo_summary,
     period_or_default,
     raw_window_filter,
     top_runs_and_phases,
@@ -20,7 +21,7 @@ from usage.events import REPORTED_FIELDS
 from usage.models import LlmUsageEvent
 
 CHART_WIDTH, CHART_HEIGHT = 300, 100
-CSV_COLUMNS = ("created_at", *REPORTED_FIELDS, "cost_usd")
+CSV_COLUMNS = ("created_at", *REPORTED_FIELDS, "cost_usd", "is_demo")
 
 
 def usage_chart(days: int = 30) -> dict:
@@ -52,7 +53,7 @@ def usage_context(period: str) -> dict:
     top = top_runs_and_phases(period)
     links = _run_links({row["run_id"] for row in (*top["runs"], *top["phases"])})
     for row in (*top["runs"], *top["phases"]):
-        row["url"] = links.get(row["run_id"])
+        row["url"], row["is_demo"] = links.get(row["run_id"], (None, False))
     return {
         "period": period,
         "periods": ("day", "week", "month"),
@@ -61,17 +62,18 @@ def usage_context(period: str) -> dict:
         "top_runs": top["runs"],
         "top_phases": top["phases"],
         "chart": usage_chart(),
+        "demo": demo_summary(),
     }
 
 
-def _run_links(run_ids: set[str]) -> dict[str, str]:
-    """Pages of the runs that exist; usage may name runs this server never saw, which stay plain text."""
+def _run_links(run_ids: set[str]) -> dict[str, tuple[str | None, bool]]:
+    """(page, is demo) of the runs that exist; usage may name runs never started, which stay plain text."""
     links = {}
-    for run_id in Run.objects.filter(run_id__in=run_ids).values_list("run_id", flat=True):
+    for run_id, is_demo in Run.objects.filter(run_id__in=run_ids).values_list("run_id", "is_demo"):
         try:
-            links[run_id] = reverse("run-page", args=[run_id])
+            links[run_id] = (reverse("run-page", args=[run_id]), is_demo)
         except NoReverseMatch:
-            continue
+            links[run_id] = (None, is_demo)
     return links
 
 

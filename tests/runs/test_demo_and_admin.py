@@ -1,7 +1,7 @@
 import pytest
 from django.core.management import call_command
 
-from runs.demo import advance_demo_run
+from autopack_site.demo import advance_demo_run
 from runs.models import Phase, PhaseIssue, Run, Tier
 
 pytestmark = pytest.mark.django_db

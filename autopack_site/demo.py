@@ -1,13 +1,27 @@
-"""A realistic demo run, built and advanced through the same services the API uses."""
+"""A realistic demo run, built and advanced through the same services the API uses.
+
+Everything it loads is demo data: the runs carry `is_demo` and their calls are recorded as demo
+usage, which never counts in a quota, a routing decision, a forecast or a provider's total, and
+`remove_demo_data` deletes all of it.
+"""
 
 import datetime as dt
+from dataclasses import dataclass
+
+from django.db import transaction
 
 from autopack_site import clock
+from routing.config import ConfigError
+from routing.llm_service import decision_record
+from routing.models import ModelOverride
+from routing.router import RoutingError, select
+from routing.services import reset_override
 from runs import services
-from runs.models import Phase, Run
+from runs.models import Phase, Run, UnclaimedUsage
 from runs.payloads import IssueSpec, PhaseReport, PhaseSpec, RunSpec, TierSpec
 from runs.states import FINISHED_PHASE_STATES, PhaseState
-from usage.recording import record_usage
+from usage.models import LlmUsageEvent, RunUsageBucket
+from usage.recording import record_usage_events
 
 DEMO_RUN_ID = "demo-run-001"
 
@@ -47,7 +61,7 @@ def load_demo_usage_history(days: int = 30) -> None:
             at = now - dt.timedelta(days=day, hours=n * 3)
             volume = tokens * (1 + (day * 7 + n) % 5) // 3
             prompt = volume * 4 // 5
-            record_usage(
+            _record_demo(
                 provider="anthropic" if model.startswith("claude") else "openai",
                 model=model,
                 role=role,
@@ -63,6 +77,7 @@ def load_demo_run(run_id: str = DEMO_RUN_ID) -> Run:
     start = clock.now() - dt.timedelta(hours=1, minutes=10)
     with clock.frozen_at(start):
         services.start_run(
+            is_demo=True,
             run=RunSpec(run_id=run_id, token_cap=2_000_000, max_phases=25),
             tiers=[TierSpec(tier_id=t, tier_index=i, name=n, description=d) for i, (t, n, d) in enumerate(TIERS)],
             phases=[
@@ -120,11 +135,23 @@ def load_demo_run(run_id: str = DEMO_RUN_ID) -> Run:
     return Run.objects.get(run_id=run_id)
 
 
-def _record_call(*, run_id, phase_id, role, model, tokens):
-    """The LLM call behind a demo step, recorded as LlmService would record it."""
+def _record_demo(**fields) -> None:
+    record_usage_events([fields], atomic_batch=True, demo=True)
+
+
+def _record_call(*, run_id, phase_id, role, tokens, usual_model):
+    """The LLM call behind a demo step, routed and recorded as LlmService would, as demo usage."""
+    phase = Phase.objects.get(run__run_id=run_id, phase_id=phase_id)
+    try:
+        decision = select(role, phase.task_category, phase.complexity, run=run_id)
+        model, provider, record = decision.model, decision.provider, decision_record(decision, [])
+    except (RoutingError, ConfigError) as exc:
+        # Routing refuses this call now (a quota, a broken models.yaml): the demo still shows a call.
+        model, provider = usual_model, "anthropic" if usual_model.startswith("claude") else "openai"
+        record = {"asked_for": model, "used": model, "source": "demo", "reasons": [str(exc)], "warnings": []}
     prompt = tokens * 3 // 4
-    record_usage(
-        provider="anthropic" if model.startswith("claude") else "openai",
+    _record_demo(
+        provider=provider,
         model=model,
         role=role,
         run_id=run_id,
@@ -135,11 +162,12 @@ def _record_call(*, run_id, phase_id, role, model, tokens):
         latency_ms=4_000 + tokens // 20,
         request_id=f"{run_id}:{phase_id}:{role}:{clock.now().isoformat()}",
         created_at=clock.now().isoformat(),
+        decision=record,
     )
 
 
 def _builder(*, run_id, phase_id, attempts, tokens):
-    _record_call(run_id=run_id, phase_id=phase_id, role="builder", model="claude-sonnet-4-5", tokens=tokens // 2)
+    _record_call(run_id=run_id, phase_id=phase_id, role="builder", tokens=tokens // 2, usual_model="claude-sonnet-4-5")
     return services.record_builder_result(
         run_id=run_id,
         phase_id=phase_id,
@@ -150,7 +178,7 @@ def _builder(*, run_id, phase_id, attempts, tokens):
 
 
 def _auditor(*, run_id, phase_id, verdict, attempts, tokens, issues):
-    _record_call(run_id=run_id, phase_id=phase_id, role="auditor", model="gpt-4o", tokens=tokens // 3)
+    _record_call(run_id=run_id, phase_id=phase_id, role="auditor", tokens=tokens // 3, usual_model="gpt-4o")
     return services.record_auditor_result(
         run_id=run_id,
         phase_id=phase_id,
@@ -183,3 +211,38 @@ def advance_demo_run(run_id: str = DEMO_RUN_ID) -> Phase | None:
         tokens=tokens,
         issues=(),
     )
+
+
+@dataclass
+class DemoRemoval:
+    runs: int
+    events: int
+
+
+def has_demo_data() -> bool:
+    return Run.objects.filter(is_demo=True).exists() or LlmUsageEvent.objects.filter(is_demo=True).exists()
+
+
+@transaction.atomic
+def remove_demo_data(*, removed_by: str = "demo --remove") -> DemoRemoval:
+    """Delete every demo run and every demo call, with their run totals; real figures stay exactly as they were.
+
+    Demo calls were never in the provider buckets, so no real total changes. Run overrides of demo runs
+    are reset through the routing service, so the override log says so.
+    """
+    run_ids = list(Run.objects.select_for_update().filter(is_demo=True).values_list("run_id", flat=True))
+    for override in ModelOverride.objects.filter(run__run_id__in=run_ids).select_related("run"):
+        reset_override(
+            scope=override.scope,
+            role=override.role,
+            category=override.category,
+            complexity=override.complexity,
+            run_id=override.run.run_id,
+            changed_by=removed_by,
+            via="demo",
+        )
+    events, _ = LlmUsageEvent.objects.filter(is_demo=True).delete()
+    RunUsageBucket.objects.filter(run_id__in=run_ids).delete()
+    UnclaimedUsage.objects.filter(run_id__in=run_ids).delete()
+    Run.objects.filter(run_id__in=run_ids).delete()
+    return DemoRemoval(runs=len(run_ids), events=events)
