@@ -16,8 +16,9 @@ def run(*args):
     code = 0
     try:
         call_command("record_usage", *args, stdout=out, stderr=err)
-    except SystemExit as exit_:
-        code = exit_.code
+    except CommandError as exc:
+        # What `manage.py` exits with: Django's run_from_argv calls sys.exit(exc.returncode).
+        code = exc.returncode
     return code, out.getvalue(), err.getvalue()
 
 

@@ -2,7 +2,7 @@ import io
 import json
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -50,7 +50,7 @@ def test_the_file_import_survives_any_lines_and_keeps_the_good_ones(tmp_path_fac
     out = io.StringIO()
     try:
         call_command("record_usage", f"--file={path}", stdout=out, stderr=io.StringIO())
-    except SystemExit as exit_:
-        assert exit_.code == 1
+    except CommandError as exc:
+        assert exc.returncode == 1
     imported = int(out.getvalue().split("Imported ")[1].split(",")[0])
     assert LlmUsageEvent.objects.count() == before + imported

@@ -16,7 +16,8 @@ from usage.recording import BatchResult, import_lines, record_usage_events
 BATCH_LINES = 20_000
 WORKERS = 2
 BOM = b"\xef\xbb\xbf"
-# Exit codes of a file import; 1 is also Django's code for a command error (unreadable file, bad flags).
+# Exit codes of a file import (CommandError.returncode); 1 is also Django's code for any other command
+# error (unreadable file, bad flags).
 SOME_REJECTED = 1
 DATABASE_FAILED = 3
 
@@ -105,9 +106,9 @@ class Command(BaseCommand):
             f"rejected {len(self.totals.rejected)} ({self.lines_read} lines in {elapsed:.1f} s)."
         )
         if failure is not None:
-            sys.exit(DATABASE_FAILED)
+            raise CommandError("the import stopped at a database failure", returncode=DATABASE_FAILED)
         if self.totals.rejected:
-            sys.exit(SOME_REJECTED)
+            raise CommandError(f"{len(self.totals.rejected)} line(s) rejected (listed above)", returncode=SOME_REJECTED)
 
     def _collect(self, result: BatchResult, last_line: int) -> None:
         self.totals.imported += result.imported
