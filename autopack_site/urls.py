@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
 
-from autopack_site import views
+import autopack_site.converters  # noqa: F401 - registers <id:...>
+from autopack_site import pages, views
 from notes import urls as notes_urls
 from routing import urls as routing_urls
 from runs import urls as runs_urls
@@ -21,6 +22,10 @@ urlpatterns = [
     *usage_urls.api_urlpatterns,
     *routing_urls.api_urlpatterns,
     *notes_urls.api_urlpatterns,
+    path("dashboard/", pages.dashboard, name="dashboard"),
+    path("dashboard/runs/", pages.runs_page, name="runs-page"),
+    path("dashboard/runs/list", pages.runs_list_fragment, name="runs-list"),
+    path("dashboard/runs/<id:run_id>/", pages.run_page, name="run-page"),
     *runs_urls.dashboard_urlpatterns,
     *usage_urls.dashboard_urlpatterns,
     *routing_urls.dashboard_urlpatterns,

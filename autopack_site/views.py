@@ -8,9 +8,10 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseClientRefresh
 
-from autopack_site.api import RETRY_AFTER_SECONDS, api_view, error_response
+from autopack_site.api import api_view
 from autopack_site.demo import remove_demo_data
 from autopack_site.openapi import openapi_spec
+from autopack_site.responses import RETRY_AFTER_SECONDS, error_response
 
 
 @require_GET

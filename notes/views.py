@@ -4,8 +4,9 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from autopack_site.api import api_view, query_id
+from autopack_site.api import api_view
 from autopack_site.errors import InvalidInput
+from autopack_site.queries import query_id
 from notes.context import run_context_text
 from notes.models import HumanNote
 from notes.services import add_note, notes_file_label

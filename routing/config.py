@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 from django.conf import settings
 
+from autopack_site.errors import ConfigError
 from routing.catalog import BUILTIN_MODELS, BUILTIN_PROVIDERS, canonical_provider
 
 ROLES = ("builder", "auditor")
@@ -33,13 +34,6 @@ KNOWN_TOP_LEVEL_KEYS = {
     "defaults",
 }
 MILLION = Decimal(1_000_000)
-
-
-class ConfigError(Exception):
-    def __init__(self, source: str, problems: list[tuple[str, str]]):
-        self.source = source
-        self.problems = problems
-        super().__init__(f"{source}: " + "; ".join(f"{path}: {reason}" for path, reason in problems))
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,10 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from autopack_site import clock
-from autopack_site.api import CONFIG_BROKEN, api_view, error_response, query_id
-from autopack_site.errors import InvalidInput, NotFound
+from autopack_site.api import api_view
+from autopack_site.errors import CONFIG_BROKEN, InvalidInput, NotFound
+from autopack_site.queries import query_id
+from autopack_site.responses import error_response
 from routing.config import COMPLEXITIES, ROLES, ConfigError, get_config
 from routing.models import ModelOverride, OverrideChange
 from routing.quotas import ADJECTIVE, provider_states

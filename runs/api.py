@@ -3,8 +3,9 @@
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 
-from autopack_site.api import NO_BODY, api_view, query_int
+from autopack_site.api import NO_BODY, api_view
 from autopack_site.errors import InvalidInput, NotFound
+from autopack_site.queries import query_int
 from runs import payloads, services
 from runs.models import Phase, Run
 from runs.progress import run_progress

@@ -2,9 +2,10 @@
 
 from dataclasses import dataclass, field
 
-from autopack_site.api import NO_BODY, check_strings
+from autopack_site.api import NO_BODY
 from autopack_site.errors import InvalidInput
 from autopack_site.fields import INT_MAX, MAX_ISSUES, MAX_PHASES, MAX_TOKENS, Fields
+from autopack_site.strict_json import check_strings
 from runs.states import COMPLEXITIES, ISSUE_SEVERITIES, RUN_SCOPES, SAFETY_PROFILES, PhaseState, RunState
 
 

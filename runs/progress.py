@@ -132,3 +132,8 @@ def _eta_seconds(run: Run, phases: list[Phase], now) -> int | None:
         spent = (now - p.started_at).total_seconds() if p.started_at else 0.0
         remaining += max(0.0, mean - spent)
     return int(round(remaining))
+
+
+def phases_with_issues(run: Run, **filters) -> list[Phase]:
+    """A run's phases in order, with their recorded issues, for the run page's rows."""
+    return list(Phase.objects.filter(run=run, **filters).prefetch_related("issues").order_by("phase_index", "id"))

@@ -33,9 +33,5 @@ api_urlpatterns = [
 ]
 
 dashboard_urlpatterns = [
-    path("dashboard/", views.dashboard, name="dashboard"),
-    path("dashboard/runs/", views.runs_page, name="runs-page"),
-    path("dashboard/runs/list", views.runs_list_fragment, name="runs-list"),
-    path("dashboard/runs/<id:run_id>/", views.run_page, name="run-page"),
     path("dashboard/runs/<id:run_id>/progress", views.run_progress_fragment, name="run-progress"),
 ]

@@ -19,8 +19,8 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from psycopg.types.json import Jsonb
 
 from autopack_site import clock
-from autopack_site.api import parse_json
 from autopack_site.errors import Conflict, DomainError, InvalidInput
+from autopack_site.strict_json import parse_json
 from routing.config import pricing_catalog
 from runs.services import add_usage_tokens
 from usage.events import FIGURES, REPORTED_FIELDS, EventInvalid, UsageEvent, parse_event
