@@ -34,8 +34,8 @@ def _phase_response(phase: Phase, status: int = 200) -> JsonResponse:
 
 @api_view(methods=("POST",))
 def start_run(request):
-    run, tiers, phases = payloads.parse_start(request.json)
-    created = services.start_run(run=run, tiers=tiers, phases=phases)
+    body = payloads.parse_start(request.json)
+    created = services.start_run(run=body.run, tiers=body.tiers, phases=body.phases)
     return JsonResponse(run_json(created), status=201)
 
 
@@ -74,21 +74,21 @@ def run_status(request, run_id):
 
 @api_view(methods=("POST",))
 def update_run_status(request, run_id):
-    state, reason = payloads.parse_run_status(request.json)
-    run = services.update_run_status(run_id=run_id, state=state, failure_reason=reason)
+    body = payloads.parse_run_status(request.json)
+    run = services.update_run_status(run_id=run_id, state=body.state, failure_reason=body.failure_reason)
     return JsonResponse(run_summary_json(run))
 
 
 @api_view(methods=("POST",))
 def update_phase_status(request, run_id, phase_id):
-    state, report = payloads.parse_phase_status(request.json)
-    phase = services.update_phase_status(run_id=run_id, phase_id=phase_id, state=state, report=report)
+    body = payloads.parse_phase_status(request.json)
+    phase = services.update_phase_status(run_id=run_id, phase_id=phase_id, state=body.state, report=body)
     return _phase_response(phase)
 
 
 @api_view(methods=("POST",), body_optional=True)
 def record_issue(request, run_id, phase_id):
-    # The original executor sends these as query parameters with no body.
+    # The original executor sends these as query parameters with no body: the same model reads them.
     body = payloads.issue_from_query(request.GET) if request.json is NO_BODY else request.json
     issue = services.record_issue(run_id=run_id, phase_id=phase_id, issue=payloads.parse_record_issue(body))
     phase = issue.phase
@@ -104,24 +104,29 @@ def record_issue(request, run_id, phase_id):
 
 @api_view(methods=("POST",))
 def builder_result(request, run_id, phase_id):
-    status, report, issues = payloads.parse_builder_result(request.json)
+    body = payloads.parse_builder_result(request.json)
     phase = services.record_builder_result(
-        run_id=run_id, phase_id=phase_id, status=status, report=report, issues=issues
+        run_id=run_id, phase_id=phase_id, status=body.status, report=body.report(), issues=body.suggested_issues
     )
     return _phase_response(phase)
 
 
 @api_view(methods=("POST",), body_optional=True)
 def auditor_request(request, run_id, phase_id):
-    payloads.require_object_or_empty(request.json)
+    if request.json is not NO_BODY:
+        payloads.parse_auditor_request(request.json)
     phase = services.request_audit(run_id=run_id, phase_id=phase_id)
     return _phase_response(phase)
 
 
 @api_view(methods=("POST",))
 def auditor_result(request, run_id, phase_id):
-    recommendation, report, issues = payloads.parse_auditor_result(request.json)
+    body = payloads.parse_auditor_result(request.json)
     phase = services.record_auditor_result(
-        run_id=run_id, phase_id=phase_id, recommendation=recommendation, report=report, issues=issues
+        run_id=run_id,
+        phase_id=phase_id,
+        recommendation=body.recommendation,
+        report=body.report(),
+        issues=body.issues_found,
     )
     return _phase_response(phase)

@@ -8,6 +8,11 @@ from django.db import models
 
 from runs.states import (
     COMPLEXITIES,
+    DEFAULT_MAX_DURATION_MINUTES,
+    DEFAULT_MAX_PHASES,
+    DEFAULT_RUN_SCOPE,
+    DEFAULT_SAFETY_PROFILE,
+    DEFAULT_TOKEN_CAP,
     ISSUE_SEVERITIES,
     RUN_SCOPES,
     SAFETY_PROFILES,
@@ -21,11 +26,13 @@ from runs.states import (
 class Run(models.Model):
     run_id = models.CharField(max_length=200, unique=True)
     state = models.CharField(max_length=40, choices=RunState.choices, default=RunState.RUN_CREATED)
-    safety_profile = models.CharField(max_length=20, choices=[(p, p) for p in SAFETY_PROFILES], default="normal")
-    run_scope = models.CharField(max_length=20, choices=[(s, s) for s in RUN_SCOPES], default="multi_tier")
-    token_cap = models.BigIntegerField(default=5_000_000)
-    max_phases = models.PositiveIntegerField(default=25)
-    max_duration_minutes = models.PositiveIntegerField(default=120)
+    safety_profile = models.CharField(
+        max_length=20, choices=[(p, p) for p in SAFETY_PROFILES], default=DEFAULT_SAFETY_PROFILE
+    )
+    run_scope = models.CharField(max_length=20, choices=[(s, s) for s in RUN_SCOPES], default=DEFAULT_RUN_SCOPE)
+    token_cap = models.BigIntegerField(default=DEFAULT_TOKEN_CAP)
+    max_phases = models.PositiveIntegerField(default=DEFAULT_MAX_PHASES)
+    max_duration_minutes = models.PositiveIntegerField(default=DEFAULT_MAX_DURATION_MINUTES)
     # The sum of its phases' tokens plus `usage_tokens_without_phase`.
     tokens_used = models.BigIntegerField(default=0)
     # Tokens of usage events that name the run but no phase of it.

@@ -1,186 +1,245 @@
-"""Parsing of the run API's request bodies into checked values; services take these values."""
+"""The run API's request bodies, one model each; services take the checked values they hold.
 
-from dataclasses import dataclass, field
+The OpenAPI document's request schemas are generated from these models (autopack_site.openapi).
+"""
 
-from autopack_site.api import NO_BODY
-from autopack_site.errors import InvalidInput
-from autopack_site.fields import INT_MAX, MAX_ISSUES, MAX_PHASES, MAX_TOKENS, Fields
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator, model_validator
+from pydantic.dataclasses import dataclass
+from pydantic_core import ArgsKwargs
+
+from autopack_site.contract import (
+    RequestModel,
+    choice,
+    drop_nulls,
+    field_problems,
+    identifier,
+    integer,
+    required_text,
+    string_list,
+    text,
+    validate_body,
+)
+from autopack_site.limits import (
+    DESCRIPTION_CHARS,
+    EVIDENCE_REF_CHARS,
+    EVIDENCE_REFS,
+    INT_MAX,
+    KEY_CHARS,
+    MAX_ISSUES,
+    MAX_ISSUES_PER_RESULT,
+    MAX_PHASES,
+    MAX_TIERS,
+    MAX_TOKENS,
+    NAME_CHARS,
+)
 from autopack_site.strict_json import check_strings
-from runs.states import COMPLEXITIES, ISSUE_SEVERITIES, RUN_SCOPES, SAFETY_PROFILES, PhaseState, RunState
+from runs.states import (
+    AUDITOR_RECOMMENDATIONS,
+    BUILDER_STATUSES,
+    COMPLEXITIES,
+    DEFAULT_MAX_DURATION_MINUTES,
+    DEFAULT_MAX_PHASES,
+    DEFAULT_RUN_SCOPE,
+    DEFAULT_SAFETY_PROFILE,
+    DEFAULT_TOKEN_CAP,
+    ISSUE_SEVERITIES,
+    RUN_SCOPES,
+    SAFETY_PROFILES,
+    PhaseState,
+    RunState,
+)
+
+Attempts = integer(maximum=INT_MAX)
+Tokens = integer(maximum=MAX_TOKENS)
+IssueCount = integer(maximum=MAX_ISSUES)
 
 
-@dataclass
-class RunSpec:
-    run_id: str
-    safety_profile: str = "normal"
-    run_scope: str = "multi_tier"
-    token_cap: int = 5_000_000
-    max_phases: int = 25
-    max_duration_minutes: int = 120
+class RunSpec(RequestModel):
+    run_id: identifier(NAME_CHARS)
+    safety_profile: choice(SAFETY_PROFILES) = DEFAULT_SAFETY_PROFILE
+    run_scope: choice(RUN_SCOPES) = DEFAULT_RUN_SCOPE
+    token_cap: integer(minimum=1, maximum=MAX_TOKENS) = DEFAULT_TOKEN_CAP
+    max_phases: integer(minimum=1, maximum=MAX_PHASES) = DEFAULT_MAX_PHASES
+    max_duration_minutes: integer(minimum=1, maximum=INT_MAX) = DEFAULT_MAX_DURATION_MINUTES
 
 
-@dataclass
-class TierSpec:
-    tier_id: str
-    tier_index: int
-    name: str
-    description: str = ""
+class TierSpec(RequestModel):
+    tier_id: identifier(KEY_CHARS)
+    tier_index: integer(maximum=INT_MAX)
+    name: required_text()
+    description: text(DESCRIPTION_CHARS) = ""
 
 
-@dataclass
-class PhaseSpec:
-    phase_id: str
-    phase_index: int
-    tier_id: str
-    name: str
-    description: str = ""
-    task_category: str = ""
-    complexity: str = ""
-    builder_mode: str = ""
+class PhaseSpec(RequestModel):
+    phase_id: identifier(KEY_CHARS)
+    phase_index: integer(maximum=INT_MAX)
+    tier_id: required_text(KEY_CHARS)
+    name: required_text()
+    description: text(DESCRIPTION_CHARS) = ""
+    task_category: text(KEY_CHARS) = ""
+    # Blank when the executor names none; a complexity it names must be one of ours.
+    complexity: choice(COMPLEXITIES) = ""
+    builder_mode: text(KEY_CHARS) = ""
+
+
+class StartRun(RequestModel):
+    """POST /runs/start: the run, its tiers, and its phases (each naming one of the tiers)."""
+
+    run: RunSpec
+    tiers: Annotated[list[TierSpec], Field(max_length=MAX_TIERS)] = []
+    phases: Annotated[list[PhaseSpec], Field(max_length=MAX_PHASES)] = []
+
+    @field_validator("tiers")
+    @classmethod
+    def _unique_tier_ids(cls, tiers: list[TierSpec]) -> list[TierSpec]:
+        problems, seen = {}, set()
+        for i, tier in enumerate(tiers):
+            if tier.tier_id in seen:
+                problems[(i, "tier_id")] = (f"duplicate tier_id '{tier.tier_id}'", tier.tier_id)
+            seen.add(tier.tier_id)
+        if problems:
+            raise field_problems("tiers", problems)
+        return tiers
+
+    @field_validator("phases")
+    @classmethod
+    def _phases_fit_the_run(cls, phases: list[PhaseSpec], info) -> list[PhaseSpec]:
+        problems, seen = {}, set()
+        # Only when the run and the tiers are valid themselves: else they are what is reported.
+        tiers, run = info.data.get("tiers"), info.data.get("run")
+        tier_ids = {t.tier_id for t in tiers} if tiers is not None else None
+        for i, phase in enumerate(phases):
+            if phase.phase_id in seen:
+                problems[(i, "phase_id")] = (f"duplicate phase_id '{phase.phase_id}'", phase.phase_id)
+            seen.add(phase.phase_id)
+            if tier_ids is not None and phase.tier_id not in tier_ids:
+                problems.setdefault((i, "tier_id"), (f"unknown tier '{phase.tier_id}'", phase.tier_id))
+        if run is not None and len(phases) > run.max_phases:
+            problems[()] = (f"{len(phases)} phases exceed the run's max_phases of {run.max_phases}", len(phases))
+        if problems:
+            raise field_problems("phases", problems)
+        return phases
 
 
 @dataclass
 class IssueSpec:
-    issue_key: str
-    severity: str
-    source: str = ""
-    category: str = ""
-    evidence_refs: list[str] = field(default_factory=list)
+    """An issue of a phase; one issue_key counts once per phase."""
+
+    issue_key: required_text()
+    severity: choice(ISSUE_SEVERITIES)
+    source: text(KEY_CHARS) = ""
+    category: text(KEY_CHARS) = ""
+    evidence_refs: string_list(max_items=EVIDENCE_REFS, max_length=EVIDENCE_REF_CHARS) = Field(default_factory=list)
+
+    # A dataclass so callers may pass fields in order; its field types are strict by themselves.
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: Any) -> Any:
+        if isinstance(data, ArgsKwargs):
+            return ArgsKwargs(data.args, drop_nulls(data.kwargs or {}))
+        return drop_nulls(data)
 
 
-def parse_start(body) -> tuple[RunSpec, list[TierSpec], list[PhaseSpec]]:
-    root = Fields(body)
-    run_fields = root.obj("run", required=True)
-    run = None
-    if run_fields is not None:
-        run = RunSpec(
-            run_id=run_fields.string("run_id", required=True, identifier=True),
-            safety_profile=run_fields.string("safety_profile", default="normal", choices=SAFETY_PROFILES),
-            run_scope=run_fields.string("run_scope", default="multi_tier", choices=RUN_SCOPES),
-            token_cap=run_fields.integer("token_cap", default=5_000_000, minimum=1, maximum=MAX_TOKENS),
-            max_phases=run_fields.integer("max_phases", default=25, minimum=1, maximum=MAX_PHASES),
-            max_duration_minutes=run_fields.integer("max_duration_minutes", default=120, minimum=1, maximum=INT_MAX),
-        )
-    tiers = [
-        TierSpec(
-            tier_id=t.string("tier_id", required=True, max_length=100, identifier=True),
-            tier_index=t.integer("tier_index", required=True, default=0, maximum=INT_MAX),
-            name=t.string("name", required=True),
-            description=t.string("description", max_length=10_000),
-        )
-        for t in root.objects("tiers")
-    ]
-    phases = [
-        PhaseSpec(
-            phase_id=p.string("phase_id", required=True, max_length=100, identifier=True),
-            phase_index=p.integer("phase_index", required=True, default=0, maximum=INT_MAX),
-            tier_id=p.string("tier_id", required=True, max_length=100),
-            name=p.string("name", required=True),
-            description=p.string("description", max_length=10_000),
-            task_category=p.string("task_category", max_length=100),
-            complexity=p.string("complexity", choices=COMPLEXITIES),
-            builder_mode=p.string("builder_mode", max_length=100),
-        )
-        for p in root.objects("phases")
-    ]
-    errors = root.errors
-    seen_tiers: dict[str, int] = {}
-    for i, tier in enumerate(tiers):
-        if tier.tier_id in seen_tiers:
-            errors.setdefault(f"tiers[{i}].tier_id", f"duplicate tier_id '{tier.tier_id}'")
-        seen_tiers.setdefault(tier.tier_id, i)
-    seen_phases: set[str] = set()
-    for i, phase in enumerate(phases):
-        if phase.phase_id in seen_phases:
-            errors.setdefault(f"phases[{i}].phase_id", f"duplicate phase_id '{phase.phase_id}'")
-        seen_phases.add(phase.phase_id)
-        if phase.tier_id and phase.tier_id not in seen_tiers:
-            errors.setdefault(f"phases[{i}].tier_id", f"unknown tier '{phase.tier_id}'")
-    if run is not None and run_fields is not None and not run_fields.errors and len(phases) > run.max_phases:
-        errors["phases"] = f"{len(phases)} phases exceed the run's max_phases of {run.max_phases}"
-    root.raise_if_invalid("Invalid run")
-    return run, tiers, phases
-
-
-def parse_issue(f: Fields, *, default_source: str = "") -> IssueSpec:
-    return IssueSpec(
-        issue_key=f.string("issue_key", required=True),
-        severity=f.string("severity", required=True, choices=ISSUE_SEVERITIES),
-        source=f.string("source", default=default_source, max_length=100),
-        category=f.string("category", max_length=100),
-        evidence_refs=f.string_list("evidence_refs"),
-    )
-
-
-@dataclass
-class PhaseReport:
+class PhaseReport(RequestModel):
     """Figures an executor reports with a phase's state; None means not reported."""
 
-    builder_attempts: int | None = None
-    auditor_attempts: int | None = None
-    tokens_used: int | None = None
-    minor_issues_count: int | None = None
-    major_issues_count: int | None = None
+    builder_attempts: Attempts | None = None
+    auditor_attempts: Attempts | None = None
+    tokens_used: Tokens | None = None
+    minor_issues_count: IssueCount | None = None
+    major_issues_count: IssueCount | None = None
 
 
-def _report(f: Fields, *keys: str) -> PhaseReport:
-    report = PhaseReport()
-    limits = {"tokens_used": MAX_TOKENS, "minor_issues_count": MAX_ISSUES, "major_issues_count": MAX_ISSUES}
-    for key in keys:
-        setattr(report, key, f.integer(key, maximum=limits.get(key, INT_MAX)))
-    return report
+class PhaseStatusUpdate(PhaseReport):
+    """POST …/phases/{phase_id}/update_status: the phase's new state, with the figures the executor has."""
+
+    state: choice(PhaseState.values)
 
 
-def parse_phase_status(body) -> tuple[str, PhaseReport]:
-    f = Fields(body)
-    state = f.string("state", required=True, choices=PhaseState.values)
-    report = _report(
-        f, "builder_attempts", "auditor_attempts", "tokens_used", "minor_issues_count", "major_issues_count"
-    )
-    f.raise_if_invalid("Invalid phase status")
-    return state, report
+class RunStatusUpdate(RequestModel):
+    """POST /runs/{run_id}/update_status: a run-level state the executor owns."""
+
+    state: choice(RunState.values)
+    failure_reason: text(DESCRIPTION_CHARS) | None = None
 
 
-def parse_run_status(body) -> tuple[str, str | None]:
-    f = Fields(body)
-    state = f.string("state", required=True, choices=RunState.values)
-    reason = f.string("failure_reason", default=None, max_length=10_000) if f.has("failure_reason") else None
-    f.raise_if_invalid("Invalid run status")
-    return state, reason
+def _default_source(data: Any, key: str, source: str) -> Any:
+    """An issue in an agent's result is that agent's unless it names another source."""
+    if isinstance(data, dict) and isinstance(data.get(key), list):
+        issues = [
+            {**issue, "source": source} if isinstance(issue, dict) and issue.get("source") is None else issue
+            for issue in data[key]
+        ]
+        return {**data, key: issues}
+    return data
+
+
+class BuilderResult(RequestModel):
+    """POST …/builder_result. Patches are accepted but not applied: that is the executor's job."""
+
+    status: choice(BUILDER_STATUSES)
+    builder_attempts: Attempts | None = None
+    tokens_used: Tokens | None = None
+    suggested_issues: Annotated[list[IssueSpec], Field(max_length=MAX_ISSUES_PER_RESULT)] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _builder_is_the_source(cls, data: Any) -> Any:
+        return _default_source(data, "suggested_issues", "builder")
+
+    def report(self) -> PhaseReport:
+        return PhaseReport(builder_attempts=self.builder_attempts, tokens_used=self.tokens_used)
+
+
+class AuditorResult(RequestModel):
+    """POST …/auditor_result: approve → COMPLETE, revise → EXECUTING, escalate → FAILED."""
+
+    recommendation: choice(AUDITOR_RECOMMENDATIONS)
+    auditor_attempts: Attempts | None = None
+    tokens_used: Tokens | None = None
+    issues_found: Annotated[list[IssueSpec], Field(max_length=MAX_ISSUES_PER_RESULT)] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _auditor_is_the_source(cls, data: Any) -> Any:
+        return _default_source(data, "issues_found", "auditor")
+
+    def report(self) -> PhaseReport:
+        return PhaseReport(auditor_attempts=self.auditor_attempts, tokens_used=self.tokens_used)
+
+
+class AuditorRequest(RequestModel):
+    """POST …/auditor_request: no body, or any JSON object (its fields are not read)."""
+
+
+def parse_start(body) -> StartRun:
+    return validate_body(StartRun, body, "Invalid run")
+
+
+def parse_phase_status(body) -> PhaseStatusUpdate:
+    return validate_body(PhaseStatusUpdate, body, "Invalid phase status")
+
+
+def parse_run_status(body) -> RunStatusUpdate:
+    return validate_body(RunStatusUpdate, body, "Invalid run status")
 
 
 def parse_record_issue(body) -> IssueSpec:
-    f = Fields(body)
-    issue = parse_issue(f)
-    f.raise_if_invalid("Invalid issue")
-    return issue
+    return validate_body(IssueSpec, body, "Invalid issue")
 
 
-BUILDER_STATUSES = ("success", "failed", "needs_review")
-AUDITOR_RECOMMENDATIONS = ("approve", "revise", "escalate")
+def parse_builder_result(body) -> BuilderResult:
+    return validate_body(BuilderResult, body, "Invalid builder result")
 
 
-def parse_builder_result(body) -> tuple[str, PhaseReport, list[IssueSpec]]:
-    f = Fields(body)
-    status = f.string("status", required=True, choices=BUILDER_STATUSES)
-    report = _report(f, "builder_attempts", "tokens_used")
-    issues = [parse_issue(i, default_source="builder") for i in f.objects("suggested_issues", max_items=1000)]
-    f.raise_if_invalid("Invalid builder result")
-    return status, report, issues
+def parse_auditor_result(body) -> AuditorResult:
+    return validate_body(AuditorResult, body, "Invalid auditor result")
 
 
-def parse_auditor_result(body) -> tuple[str, PhaseReport, list[IssueSpec]]:
-    f = Fields(body)
-    recommendation = f.string("recommendation", required=True, choices=AUDITOR_RECOMMENDATIONS)
-    report = _report(f, "auditor_attempts", "tokens_used")
-    issues = [parse_issue(i, default_source="auditor") for i in f.objects("issues_found", max_items=1000)]
-    f.raise_if_invalid("Invalid auditor result")
-    return recommendation, report, issues
-
-
-def require_object_or_empty(body) -> None:
-    if body is not NO_BODY and not isinstance(body, dict):
-        raise InvalidInput("Invalid request", {"body": "must be a JSON object"})
+def parse_auditor_request(body) -> AuditorRequest:
+    return validate_body(AuditorRequest, body, "Invalid request")
 
 
 def issue_from_query(query) -> dict:

@@ -2,6 +2,9 @@
 
 from django.db import models
 
+# Complexities are keys of the routing table, so routing.config holds the one list.
+from routing.config import COMPLEXITIES as COMPLEXITIES
+
 
 class RunState(models.TextChoices):
     PLAN_BOOTSTRAP = "PLAN_BOOTSTRAP"
@@ -58,7 +61,18 @@ REOPEN_PHASE_STATES = frozenset({PhaseState.QUEUED, PhaseState.EXECUTING})
 FINISHED_TIER_STATES = frozenset({TierState.COMPLETE, TierState.FAILED, TierState.SKIPPED})
 DONE_TIER_STATES = frozenset({TierState.COMPLETE, TierState.SKIPPED})
 
-COMPLEXITIES = ("low", "medium", "high")
 SAFETY_PROFILES = ("normal", "safety_critical")
 RUN_SCOPES = ("multi_tier", "single_tier")
 ISSUE_SEVERITIES = ("minor", "major")
+BUILDER_STATUSES = ("success", "failed", "needs_review")
+AUDITOR_RECOMMENDATIONS = ("approve", "revise", "escalate")
+
+# A run's caps when the executor names none.
+DEFAULT_SAFETY_PROFILE = "normal"
+DEFAULT_RUN_SCOPE = "multi_tier"
+DEFAULT_TOKEN_CAP = 5_000_000
+DEFAULT_MAX_PHASES = 25
+DEFAULT_MAX_DURATION_MINUTES = 120
+
+# The colour levels of a usage bar, as runs.progress.level_for names them.
+USAGE_LEVELS = ("ok", "warning", "danger", "exceeded")

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from autopack_site.fields import IDENTIFIER, IDENTIFIER_RULE, MAX_TOKENS
+from autopack_site.limits import IDENTIFIER, IDENTIFIER_RULE, MAX_TOKENS
 from routing.catalog import canonical_provider
 from routing.config import ModelInfo
 

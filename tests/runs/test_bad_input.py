@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from autopack_site.fields import MAX_ISSUES, MAX_PHASES, MAX_TOKENS
+from autopack_site.limits import MAX_ISSUES, MAX_PHASES, MAX_TOKENS
 from runs.models import Phase, PhaseIssue, Run, Tier
 from runs.states import PhaseState, RunState
 from tests.conftest import plan
