@@ -15,7 +15,7 @@ import yaml
 from django.conf import settings
 
 from autopack_site.errors import ConfigError
-from routing.catalog import BUILTIN_MODELS, BUILTIN_PROVIDERS, canonical_provider
+from routing.catalog import BUILTIN_MODELS, BUILTIN_PROVIDERS, CatalogEntry, canonical_provider
 
 ROLES = ("builder", "auditor")
 AGENT_ROLE = re.compile(r"agent:[A-Za-z0-9_.\-]{1,80}")
@@ -101,7 +101,6 @@ class ModelsConfig:
     providers: dict[str, ProviderEndpoint]
     provider_quotas: dict[str, ProviderQuota]
     routing: RoutingRules = field(default_factory=RoutingRules)
-    raw: dict = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
     def model(self, name: str) -> ModelInfo | None:
@@ -154,10 +153,7 @@ def parse_config(data, source: str) -> ModelsConfig:
         name = canonical_provider(str(name))
         providers[name] = ProviderEndpoint(name, base_url, key_env)
 
-    models = {
-        name: ModelInfo(name, p, Decimal(str(i)), Decimal(str(o)), None if c is None else Decimal(str(c)), cw, mo)
-        for name, (p, i, o, c, cw, mo) in BUILTIN_MODELS.items()
-    }
+    models = {name: _builtin_model(name, entry) for name, entry in BUILTIN_MODELS.items()}
     for name, spec in _section(data, "models", problems).items():
         path = f"models.{name}"
         if not isinstance(spec, dict):
@@ -213,7 +209,23 @@ def parse_config(data, source: str) -> ModelsConfig:
     routing = _parse_routing(data, models, problems, warnings)
     if problems.items:
         raise ConfigError(source, problems.items)
-    return ModelsConfig(source, models, providers, quotas, routing, data, tuple(warnings))
+    return ModelsConfig(source, models, providers, quotas, routing, tuple(warnings))
+
+
+def _builtin_model(name: str, entry: CatalogEntry) -> ModelInfo:
+    def price(value: float | None) -> Decimal | None:
+        # Through str: the float 0.1 would otherwise become 0.1000000000000000055511151231257827.
+        return None if value is None else Decimal(str(value))
+
+    return ModelInfo(
+        name,
+        entry.provider,
+        price(entry.input_per_mtok),
+        price(entry.output_per_mtok),
+        price(entry.cached_input_per_mtok),
+        entry.context_window,
+        entry.max_output_tokens,
+    )
 
 
 def _model_name(value, path: str, models: dict, problems: _Problems) -> str | None:

@@ -54,16 +54,6 @@ class ProviderState:
     def is_cooling(self, now: dt.datetime) -> bool:
         return self.cooldown_until is not None and self.cooldown_until > now
 
-    @property
-    def status(self) -> str:
-        if self.is_cooling(clock.now()):
-            return "cooling down"
-        if self.exhausted_window:
-            return "exhausted"
-        if self.soft_window:
-            return "soft limit"
-        return "under"
-
     def describe(self, w: WindowUse) -> str:
         return (
             f"{self.provider} has used {w.used:,} of its {ADJECTIVE[w.window]} cap of {w.cap:,} tokens ({w.share:.0%})"

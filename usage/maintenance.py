@@ -17,6 +17,8 @@ from usage.recording import (
     BUCKET_SUMS,
     RUN_BUCKET_KEY,
     RUN_BUCKET_SUMS,
+    BucketKey,
+    RunBucketKey,
     day_of,
     figures_digest,
     hour_of,
@@ -137,34 +139,29 @@ def _reprice_batch(since, last_id, catalog, dry_run, batch_size, report) -> list
 
 
 def _apply(changed: list[tuple[dict, Decimal | None]]) -> None:
-    bucket_deltas: dict[tuple, Decimal] = defaultdict(Decimal)
-    run_deltas: dict[tuple, Decimal] = defaultdict(Decimal)
+    bucket_deltas: dict[BucketKey, Decimal] = defaultdict(Decimal)
+    run_deltas: dict[RunBucketKey, Decimal] = defaultdict(Decimal)
     events = []
     for row, cost in changed:
         delta = (cost or 0) - (row["cost_usd"] or 0)
         hour = hour_of(row["created_at"])
         if not row["is_demo"]:
-            bucket_deltas[("hour", hour, row["provider"], row["model"], row["role"])] += delta
-            bucket_deltas[("day", day_of(hour), row["provider"], row["model"], row["role"])] += delta
+            bucket_deltas[BucketKey("hour", hour, row["provider"], row["model"], row["role"])] += delta
+            bucket_deltas[BucketKey("day", day_of(hour), row["provider"], row["model"], row["role"])] += delta
         if row["run_id"]:
-            run_deltas[(hour, row["run_id"], row["phase_id"])] += delta
+            run_deltas[RunBucketKey(hour, row["run_id"], row["phase_id"])] += delta
         events.append(LlmUsageEvent(id=row["id"], cost_usd=cost))
     LlmUsageEvent.objects.bulk_update(events, ["cost_usd"], batch_size=1000)
     # In key order, the order recording locks bucket rows in, so the two cannot deadlock.
-    for (size, start, provider, model, role), delta in sorted(bucket_deltas.items()):
-        UsageBucket.objects.filter(size=size, start=start, provider=provider, model=model, role=role).update(
-            cost_usd=F("cost_usd") + delta
-        )
-    for (start, run_id, phase_id), delta in sorted(run_deltas.items()):
-        RunUsageBucket.objects.filter(start=start, run_id=run_id, phase_id=phase_id).update(
-            cost_usd=F("cost_usd") + delta
-        )
+    for key, delta in sorted(bucket_deltas.items()):
+        UsageBucket.objects.filter(**key._asdict()).update(cost_usd=F("cost_usd") + delta)
+    for key, delta in sorted(run_deltas.items()):
+        RunUsageBucket.objects.filter(**key._asdict()).update(cost_usd=F("cost_usd") + delta)
 
 
 @dataclass
 class Difference:
-    # ("hour" or "day", start, provider, model, role) for a usage bucket, ("run", start, run_id, phase_id) for a run's.
-    key: tuple
+    key: BucketKey | RunBucketKey
     # The sums in BUCKET_SUMS or RUN_BUCKET_SUMS order; None when there is no such row.
     stored: tuple | None
     recomputed: tuple | None
@@ -233,33 +230,33 @@ def _rebuild_day(day: dt.datetime, first_hour: dt.datetime, *, dry_run: bool) ->
         "cost_usd": Sum("cost_usd", default=Decimal(0)),
         "calls": Count("id"),
     }
-    buckets: dict[tuple, tuple] = {}
+    buckets: dict[BucketKey, tuple] = {}
     whole_day = lo == day
     # Demo events count for their demo runs only, never in the provider buckets.
     for row in events.filter(is_demo=False).values("hour", "provider", "model", "role").annotate(**sums).order_by():
         values = tuple(row[name] for name in BUCKET_SUMS)
-        buckets[("hour", row["hour"], row["provider"], row["model"], row["role"])] = values
+        buckets[BucketKey("hour", row["hour"], row["provider"], row["model"], row["role"])] = values
         if whole_day:
-            key = ("day", day, row["provider"], row["model"], row["role"])
+            key = BucketKey("day", day, row["provider"], row["model"], row["role"])
             buckets[key] = tuple(a + b for a, b in zip(buckets.get(key, (0, 0, 0, Decimal(0), 0)), values, strict=True))
     stored_buckets = UsageBucket.objects.filter(size=UsageBucket.HOUR, start__gte=lo, start__lt=hi)
     if whole_day:
         stored_buckets = stored_buckets | UsageBucket.objects.filter(size=UsageBucket.DAY, start=day)
     run_sums = {name: sums[name] for name in RUN_BUCKET_SUMS}
     runs = {
-        ("run", row["hour"], row["run_id"], row["phase_id"]): tuple(row[name] for name in RUN_BUCKET_SUMS)
+        RunBucketKey(row["hour"], row["run_id"], row["phase_id"]): tuple(row[name] for name in RUN_BUCKET_SUMS)
         for row in events.exclude(run_id="").values("hour", "run_id", "phase_id").annotate(**run_sums).order_by()
     }
     stored_runs = RunUsageBucket.objects.filter(start__gte=lo, start__lt=hi)
     differences = _compare(
         {
-            (*row[: len(BUCKET_KEY)],): row[len(BUCKET_KEY) :]
+            BucketKey(*row[: len(BUCKET_KEY)]): row[len(BUCKET_KEY) :]
             for row in stored_buckets.values_list(*BUCKET_KEY, *BUCKET_SUMS)
         },
         buckets,
     ) + _compare(
         {
-            ("run", *row[: len(RUN_BUCKET_KEY)]): row[len(RUN_BUCKET_KEY) :]
+            RunBucketKey(*row[: len(RUN_BUCKET_KEY)]): row[len(RUN_BUCKET_KEY) :]
             for row in stored_runs.values_list(*RUN_BUCKET_KEY, *RUN_BUCKET_SUMS)
         },
         runs,
@@ -270,7 +267,8 @@ def _rebuild_day(day: dt.datetime, first_hour: dt.datetime, *, dry_run: bool) ->
     return differences
 
 
-def _compare(stored: dict[tuple, tuple], recomputed: dict[tuple, tuple]) -> list[Difference]:
+def _compare(stored: dict, recomputed: dict) -> list[Difference]:
+    """Keys are all BucketKeys or all RunBucketKeys; values are sums in BUCKET_SUMS or RUN_BUCKET_SUMS order."""
     # SQLite keeps decimals as floats: sums there may differ in the last places without being wrong.
     tolerance = Decimal(0) if connection.vendor == "postgresql" else Decimal("1e-8")
     differences = []
@@ -286,13 +284,11 @@ def _compare(stored: dict[tuple, tuple], recomputed: dict[tuple, tuple]) -> list
 
 
 def _fix(difference: Difference) -> None:
-    kind, *key = difference.key
-    if kind == "run":
-        model, names, fields = RunUsageBucket, RUN_BUCKET_KEY, RUN_BUCKET_SUMS
+    if isinstance(difference.key, RunBucketKey):
+        model, fields = RunUsageBucket, RUN_BUCKET_SUMS
     else:
-        model, names, fields = UsageBucket, BUCKET_KEY, BUCKET_SUMS
-        key = [kind, *key]
-    where = dict(zip(names, key, strict=True))
+        model, fields = UsageBucket, BUCKET_SUMS
+    where = difference.key._asdict()
     if difference.recomputed is None:
         model.objects.filter(**where).delete()
     else:

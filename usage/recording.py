@@ -14,6 +14,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.db import IntegrityError, OperationalError, connection, transaction
 from psycopg.types.json import Jsonb
@@ -277,27 +278,74 @@ def _add_to_buckets(events: list[UsageEvent]) -> None:
                 row[1] += e.cost_usd
             row[2] += 1
     # Days are sums of their hours.
-    sums: dict[tuple, list] = {}
+    sums: dict[BucketKey, list] = {}
     for (hour, provider, model, role), values in hours.items():
-        sums[("hour", hour, provider, model, role)] = values
-        day = sums.setdefault(("day", day_of(hour), provider, model, role), [0, 0, 0, Decimal(0), 0])
+        sums[BucketKey("hour", hour, provider, model, role)] = values
+        day = sums.setdefault(BucketKey("day", day_of(hour), provider, model, role), [0, 0, 0, Decimal(0), 0])
         for i, value in enumerate(values):
             day[i] += value
-    bucket_rows = [(size, start, p, m, r, a, b, c, d, n) for (size, start, p, m, r), (a, b, c, d, n) in sums.items()]
-    run_rows = [(start, run_id, phase_id, t, c, n) for (start, run_id, phase_id), (t, c, n) in run_sums.items()]
+    bucket_rows = [BucketRow(*key, *values) for key, values in sums.items()]
+    run_rows = [RunBucketRow(*key, *values) for key, values in run_sums.items()]
     if bucket_rows:
         _upsert_adding(UsageBucket, BUCKET_KEY, BUCKET_SUMS, bucket_rows)
     if run_rows:
         _upsert_adding(RunUsageBucket, RUN_BUCKET_KEY, RUN_BUCKET_SUMS, run_rows)
 
 
-BUCKET_KEY = ("size", "start", "provider", "model", "role")
-BUCKET_SUMS = ("prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "calls")
-RUN_BUCKET_KEY = ("start", "run_id", "phase_id")
-RUN_BUCKET_SUMS = ("total_tokens", "cost_usd", "calls")
+class BucketKey(NamedTuple):
+    """A UsageBucket's unique key: one hour's or one day's calls of one provider, model and role."""
+
+    size: str  # "hour" or "day"
+    start: dt.datetime
+    provider: str
+    model: str
+    role: str
 
 
-def _upsert_adding(model, key: tuple[str, ...], sums: tuple[str, ...], rows: list[tuple]) -> None:
+class BucketRow(NamedTuple):
+    """A UsageBucket's key and the sums to add to it."""
+
+    size: str
+    start: dt.datetime
+    provider: str
+    model: str
+    role: str
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost_usd: Decimal
+    calls: int
+
+
+class RunBucketKey(NamedTuple):
+    """A RunUsageBucket's unique key: one hour's calls of one phase of one run."""
+
+    start: dt.datetime
+    run_id: str
+    phase_id: str
+
+
+class RunBucketRow(NamedTuple):
+    """A RunUsageBucket's key and the sums to add to it."""
+
+    start: dt.datetime
+    run_id: str
+    phase_id: str
+    total_tokens: int
+    cost_usd: Decimal
+    calls: int
+
+
+# Column names, in the order of the rows above.
+BUCKET_KEY = BucketKey._fields
+BUCKET_SUMS = BucketRow._fields[len(BUCKET_KEY) :]
+RUN_BUCKET_KEY = RunBucketKey._fields
+RUN_BUCKET_SUMS = RunBucketRow._fields[len(RUN_BUCKET_KEY) :]
+
+
+def _upsert_adding(
+    model, key: tuple[str, ...], sums: tuple[str, ...], rows: list[BucketRow] | list[RunBucketRow]
+) -> None:
     """Insert each row, or add its sums to the row with the same key: one statement on both databases.
 
     Table and column names come from the models, never from input.

@@ -1,19 +1,20 @@
 from django.core.management.base import BaseCommand
 
 from usage.maintenance import rebuild_totals
-from usage.recording import BUCKET_SUMS, RUN_BUCKET_SUMS
+from usage.recording import BUCKET_SUMS, RUN_BUCKET_SUMS, BucketKey, RunBucketKey
 
 
-def describe_key(key: tuple) -> str:
-    kind, start, *names = key
-    when = f"{start:%Y-%m-%d}" if kind == "day" else f"{start:%Y-%m-%d %H:00}"
-    return f"{kind} {when} {' '.join(name or '-' for name in names)}"
+def describe_key(key: BucketKey | RunBucketKey) -> str:
+    if isinstance(key, RunBucketKey):
+        return f"run {key.start:%Y-%m-%d %H:00} {key.run_id or '-'} {key.phase_id or '-'}"
+    when = f"{key.start:%Y-%m-%d}" if key.size == "day" else f"{key.start:%Y-%m-%d %H:00}"
+    return f"{key.size} {when} {' '.join(name or '-' for name in (key.provider, key.model, key.role))}"
 
 
-def describe_sums(key: tuple, sums: tuple | None) -> str:
+def describe_sums(key: BucketKey | RunBucketKey, sums: tuple | None) -> str:
     if sums is None:
         return "no row"
-    names = RUN_BUCKET_SUMS if key[0] == "run" else BUCKET_SUMS
+    names = RUN_BUCKET_SUMS if isinstance(key, RunBucketKey) else BUCKET_SUMS
     return ", ".join(f"{name} {value}" for name, value in zip(names, sums, strict=True))
 
 
