@@ -1,11 +1,29 @@
 """Framing rules: the dashboard may be framed by the editors' Simple Browser, the admin never."""
 
+from csp.middleware import CSPMiddleware, PolicyParts
 
-class FramingPolicyMiddleware:
-    """Lets dashboard pages be framed by the allowed ancestors and keeps `/admin/` unframeable.
+ADMIN_PREFIX = "/admin/"
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's policy from settings, with `frame-ancestors 'none'` for `/admin/`.
 
     Chromium obeys CSP `frame-ancestors` over X-Frame-Options, so the admin needs its own
-    `frame-ancestors 'none'`, not just the DENY header.
+    `frame-ancestors 'none'`, not just the DENY header. `get_policy_parts` is django-csp's hook for this.
+    """
+
+    def get_policy_parts(self, request, response, report_only=False) -> PolicyParts:
+        parts = super().get_policy_parts(request, response, report_only)
+        if not report_only and request.path_info.startswith(ADMIN_PREFIX):
+            parts.replace = {**(parts.replace or {}), "frame-ancestors": ["'none'"]}
+        return parts
+
+
+class XFrameOptionsExemptMiddleware:
+    """Exempts every page but the admin's from X-Frame-Options: DENY; CSP `frame-ancestors` says who may frame them.
+
+    Listed below Django's XFrameOptionsMiddleware, it marks the response as a view's
+    `@xframe_options_exempt` would, before that middleware sees it.
     """
 
     def __init__(self, get_response):
@@ -13,8 +31,6 @@ class FramingPolicyMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if request.path_info.startswith("/admin/"):
-            response._csp_replace = {"frame-ancestors": ["'none'"]}
-        else:
+        if not request.path_info.startswith(ADMIN_PREFIX):
             response.xframe_options_exempt = True
         return response

@@ -1,7 +1,10 @@
 import re
 from pathlib import Path
 
+from django.http import HttpResponse
 from django.template.loader import render_to_string
+
+from autopack_site.middleware import ContentSecurityPolicyMiddleware
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = sorted(p for folder in (ROOT / "templates", *ROOT.glob("*/templates")) for p in folder.rglob("*.html"))
@@ -35,3 +38,22 @@ def test_every_endpartialdef_names_its_partial():
     unnamed = re.compile(r"{%\s*endpartialdef\s*%}")
     assert len(TEMPLATES) > 5
     assert [str(p.relative_to(ROOT)) for p in TEMPLATES if unnamed.search(p.read_text())] == []
+
+
+def test_the_admin_policy_replaces_only_frame_ancestors_whatever_the_middleware_order(rf):
+    middleware = ContentSecurityPolicyMiddleware(lambda request: HttpResponse("ok"))
+    admin = middleware(rf.get("/admin/login/"))["Content-Security-Policy"]
+    dashboard = middleware(rf.get("/dashboard/"))["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in admin and "vscode-webview:" not in admin
+    assert "default-src 'self'" in admin and "object-src 'none'" in admin
+    assert "vscode-webview:" in re.search(r"frame-ancestors ([^;]+)", dashboard).group(1)
+
+
+def test_the_admin_stays_unframeable_when_the_ancestors_are_configured(client, settings):
+    settings.CONTENT_SECURITY_POLICY = {
+        "DIRECTIVES": {**settings.CONTENT_SECURITY_POLICY["DIRECTIVES"], "frame-ancestors": ["https://ide.example"]}
+    }
+    response = client.get("/admin/login/")
+    assert response["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
+    assert "ide.example" not in response["Content-Security-Policy"]
