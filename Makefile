@@ -26,7 +26,7 @@ run: $(VENV)/.runtime
 	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
 	$(BIN)/python manage.py demo --if-empty
 	@echo "Dashboard: http://localhost:$(PORT)/dashboard/"
-	$(BIN)/gunicorn autopack_site.wsgi --bind $(HOST):$(PORT) --workers $(WORKERS) --access-logfile -
+	$(BIN)/gunicorn autopack_site.wsgi --config autopack_site/gunicorn_conf.py --bind $(HOST):$(PORT) --workers $(WORKERS)
 
 # Installs Debian's chromium package when it can (as root, with apt); otherwise says how, and stops.
 chromium:
