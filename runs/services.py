@@ -134,13 +134,7 @@ def record_builder_result(
     *, run_id: str, phase_id: str, status: str, report: PhaseReport, issues: list[IssueSpec]
 ) -> Phase:
     """Apply a Builder's result: attempts, tokens, suggested issues, and the phase's next state."""
-    run, phase = _lock_phase(run_id, phase_id)
-    now = clock.now()
-    _move_phase(run, phase, BUILDER_STATUS_MOVES[status], now)
-    _apply_report(phase, report)
-    for issue in issues:
-        _upsert_issue(phase, issue, now)
-    return _save_phase_change(run, phase, now)
+    return _record_agent_result(run_id, phase_id, BUILDER_STATUS_MOVES[status], report, issues, add_tokens=False)
 
 
 @transaction.atomic
@@ -157,11 +151,17 @@ def record_auditor_result(
     *, run_id: str, phase_id: str, recommendation: str, report: PhaseReport, issues: list[IssueSpec]
 ) -> Phase:
     """Apply an Auditor's verdict: approve completes, revise sends back to EXECUTING, escalate fails."""
+    return _record_agent_result(run_id, phase_id, AUDITOR_MOVES[recommendation], report, issues, add_tokens=True)
+
+
+def _record_agent_result(
+    run_id: str, phase_id: str, state: str, report: PhaseReport, issues: list[IssueSpec], *, add_tokens: bool
+) -> Phase:
     run, phase = _lock_phase(run_id, phase_id)
     now = clock.now()
-    _move_phase(run, phase, AUDITOR_MOVES[recommendation], now)
+    _move_phase(run, phase, state, now)
     # The original's contract: the Builder's result sets the phase's tokens, the Auditor's adds to them.
-    _apply_report(phase, report, add_tokens=True)
+    _apply_report(phase, report, add_tokens=add_tokens)
     for issue in issues:
         _upsert_issue(phase, issue, now)
     return _save_phase_change(run, phase, now)
