@@ -11,15 +11,19 @@ from django.db.models import Count, Q, Sum
 
 from autopack_site import clock
 from autopack_site.errors import Conflict, InvalidInput, NotFound
+from autopack_site.fields import INT_MAX, MAX_PHASES, MAX_TOKENS
 from runs.models import Phase, PhaseIssue, Run, Tier, UnclaimedUsage
 from runs.payloads import IssueSpec, PhaseReport, PhaseSpec, RunSpec, TierSpec
 from runs.states import (
+    COMPLEXITIES,
     DONE_PHASE_STATES,
     EXECUTOR_RUN_STATES,
     FINISHED_PHASE_STATES,
     FINISHED_TIER_STATES,
     REOPEN_PHASE_STATES,
+    RUN_SCOPES,
     RUNNING_PHASE_STATES,
+    SAFETY_PROFILES,
     PhaseState,
     RunState,
     TierState,
@@ -37,6 +41,26 @@ AUDITOR_MOVES = {
     "approve": PhaseState.COMPLETE,
     "revise": PhaseState.EXECUTING,
     "escalate": PhaseState.FAILED,
+}
+# What `edit_run` may change, with the limits POST /runs/start applies to the same fields.
+RUN_SETTING_RULES = {
+    "safety_profile": {"choices": SAFETY_PROFILES},
+    "run_scope": {"choices": RUN_SCOPES},
+    "token_cap": {"minimum": 1, "maximum": MAX_TOKENS},
+    "max_phases": {"minimum": 1, "maximum": MAX_PHASES},
+    "max_duration_minutes": {"minimum": 1, "maximum": INT_MAX},
+    "failure_reason": {"max_length": 10_000},
+}
+TIER_FIELD_RULES = {
+    "name": {"required": True, "max_length": 200},
+    "description": {"max_length": 10_000},
+}
+PHASE_FIELD_RULES = {
+    "name": {"required": True, "max_length": 200},
+    "description": {"max_length": 10_000},
+    "task_category": {"max_length": 100},
+    "complexity": {"choices": ("", *COMPLEXITIES)},
+    "builder_mode": {"max_length": 100},
 }
 
 
@@ -189,6 +213,114 @@ def update_run_status(*, run_id: str, state: str, failure_reason: str | None = N
     run.updated_at = now
     run.save()
     return run
+
+
+@transaction.atomic
+def edit_run(
+    *,
+    run_id: str,
+    changes: dict | None = None,
+    tier_changes: dict[str, dict] | None = None,
+    phase_changes: dict[str, dict] | None = None,
+) -> Run:
+    """Change a run's settings and its tiers' and phases' descriptions (keyed by tier_id and phase_id).
+
+    The run and every changed row get a new version, so an open dashboard's next poll carries them.
+    Nothing stored derives from these fields (token utilisation is computed when read).
+    """
+    run = _lock_run(run_id)
+    changes, tier_changes, phase_changes = changes or {}, tier_changes or {}, phase_changes or {}
+    tiers = {t.tier_id: t for t in Tier.objects.filter(run=run, tier_id__in=tier_changes)}
+    phases = {p.phase_id: p for p in Phase.objects.filter(run=run, phase_id__in=phase_changes)}
+    errors = run_settings_errors(run=run, changes=changes)
+    errors |= _row_errors("tiers", tier_changes, tiers, TIER_FIELD_RULES)
+    errors |= _row_errors("phases", phase_changes, phases, PHASE_FIELD_RULES)
+    if errors:
+        raise InvalidInput("Invalid run settings", errors)
+    if not (changes or tier_changes or phase_changes):
+        return run
+    now = clock.now()
+    run.version += 1
+    for rows, changes_by_id in ((tiers, tier_changes), (phases, phase_changes)):
+        for row_id, fields in changes_by_id.items():
+            row = rows[row_id]
+            for name, value in fields.items():
+                setattr(row, name, value)
+            row.version, row.updated_at = run.version, now
+            row.save(update_fields=[*fields, "version", "updated_at"])
+    for name, value in changes.items():
+        setattr(run, name, value)
+    run.updated_at = now
+    run.save(update_fields=[*changes, "version", "updated_at"])
+    return run
+
+
+def run_settings_errors(*, run: Run, changes: dict) -> dict[str, str]:
+    """What is wrong with new settings for `run`, by field name; empty when `edit_run` may apply them."""
+    errors = {}
+    for name, value in changes.items():
+        rules = RUN_SETTING_RULES.get(name)
+        reason = "cannot be changed" if rules is None else _value_error(value, **rules)
+        if reason:
+            errors[name] = reason
+    if "max_phases" in changes and "max_phases" not in errors:
+        count = Phase.objects.filter(run=run).count()
+        if changes["max_phases"] < count:
+            errors["max_phases"] = f"may not be below the run's {count} phases"
+    return errors
+
+
+def _row_errors(kind: str, changes_by_id: dict[str, dict], rows: dict, rules: dict) -> dict[str, str]:
+    errors = {}
+    for row_id, fields in changes_by_id.items():
+        if row_id not in rows:
+            errors[f"{kind}.{row_id}"] = "not in this run"
+            continue
+        for name, value in fields.items():
+            reason = "cannot be changed" if name not in rules else _value_error(value, **rules[name])
+            if reason:
+                errors[f"{kind}.{row_id}.{name}"] = reason
+    return errors
+
+
+def _value_error(value, *, minimum=None, maximum=None, choices=None, max_length=None, required=False) -> str | None:
+    if minimum is not None:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return "must be a whole number"
+        return None if minimum <= value <= maximum else f"must be between {minimum:,} and {maximum:,}"
+    if not isinstance(value, str):
+        return "must be text"
+    if choices is not None and value not in choices:
+        return f"must be one of: {', '.join(c for c in choices if c)}"
+    if required and not value.strip():
+        return "may not be empty"
+    if max_length is not None and len(value) > max_length:
+        return f"may be at most {max_length:,} characters"
+    return None
+
+
+@transaction.atomic
+def delete_issue(*, issue_id: int) -> Phase:
+    """Delete a recorded issue; its phase's, tier's and run's issue counts follow, under a new version."""
+    found = PhaseIssue.objects.filter(pk=issue_id).values_list("phase__run__run_id", "phase__phase_id").first()
+    if found is None:
+        raise NotFound(f"Issue {issue_id} not found")
+    run, phase = _lock_phase(*found)
+    deleted, _ = PhaseIssue.objects.filter(pk=issue_id, phase=phase).delete()
+    if not deleted:
+        raise NotFound(f"Issue {issue_id} not found")
+    return _save_phase_change(run, phase, clock.now())
+
+
+@transaction.atomic
+def delete_run(*, run_id: str) -> None:
+    """Delete a run with its tiers, phases and issues.
+
+    The database also cascades the rows other apps hang on the run (its overrides, its notes); a
+    caller that must log or rewrite something for those goes through `routing.services.delete_run`,
+    which calls this last.
+    """
+    _lock_run(run_id).delete()
 
 
 @transaction.atomic

@@ -69,8 +69,11 @@ def test_admin_edit_of_a_cap_keeps_the_run_consistent(admin_client, api):
         form |= {f"phases-{i}-id": phase.pk, f"phases-{i}-run": run.pk, f"phases-{i}-name": phase.name}
     response = admin_client.post(f"/admin/runs/run/{run.pk}/change/", form)
     assert response.status_code == 302, response.content.decode()[:2000]
+    version = run.version
     run.refresh_from_db()
     assert run.token_cap == 777 and run.state == "RUN_CREATED"
+    # Raised like any write's, so an open dashboard's next poll shows the new cap.
+    assert run.version == version + 1
 
 
 def test_demo_if_empty_respects_autopack_demo_off(settings):
