@@ -1,6 +1,7 @@
 """Adding notes, writing them to the notes file, and handing them to the agents."""
 
 import fcntl
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -10,11 +11,13 @@ from django.conf import settings
 from django.db import transaction
 
 from autopack_site import clock
-from autopack_site.errors import InvalidInput, NotFound
+from autopack_site.errors import Conflict, InvalidInput, NotFound
 from notes.models import HumanNote
 from runs.models import Run
 
 MAX_NOTE_CHARS = 20_000
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,15 +50,8 @@ def note_block(note: HumanNote) -> str:
 
 def add_note(*, text: str, run_id: str | None = None, author: str = "") -> AddedNote:
     """Store a note, then append it to the notes file. A file that cannot be written loses nothing."""
-    if not isinstance(text, str) or not text.strip():
-        raise InvalidInput("Invalid note", {"note": "may not be empty"})
-    if len(text) > MAX_NOTE_CHARS:
-        raise InvalidInput("Invalid note", {"note": f"may be at most {MAX_NOTE_CHARS} characters"})
-    run = None
-    if run_id:
-        run = Run.objects.filter(run_id=run_id).first()
-        if run is None:
-            raise NotFound(f"Run '{run_id}' not found")
+    _check_text(text)
+    run = _find_run(run_id)
     with transaction.atomic():
         note = HumanNote.objects.create(run=run, text=text, author=author, created_at=clock.now())
     try:
@@ -65,6 +61,71 @@ def add_note(*, text: str, run_id: str | None = None, author: str = "") -> Added
         note.save(update_fields=["file_error"])
         return AddedNote(note, False, note.file_error)
     return AddedNote(note, True, "")
+
+
+@transaction.atomic
+def edit_note(*, note_id: int, text: str, run_id: str | None = None) -> HumanNote:
+    """Change a note no agent has read yet; the notes file is rewritten from the database once committed."""
+    _check_text(text)
+    run = _find_run(run_id)
+    note = _lock_undelivered(note_id)
+    note.text, note.run = text, run
+    note.save(update_fields=["text", "run"])
+    rewrite_file_on_commit(note_id=note.pk)
+    return note
+
+
+@transaction.atomic
+def delete_note(*, note_id: int) -> None:
+    """Withdraw a note no agent has read yet; the notes file is rewritten from the database once committed."""
+    _lock_undelivered(note_id).delete()
+    rewrite_file_on_commit()
+
+
+def rewrite_file_on_commit(*, note_id: int | None = None) -> None:
+    """Rewrite the notes file from the database when the current transaction commits.
+
+    After the commit, so a rolled-back change never reaches the file. A file that cannot be written
+    is noted on the changed note (`note_id`), as `add_note` does, or logged.
+    """
+
+    def rewrite():
+        try:
+            export_notes()
+        except OSError as exc:
+            error = f"{notes_file_label()}: {exc.strerror or exc}"[:500]
+            if note_id is None:
+                logger.warning("Could not rewrite the notes file: %s", error)
+            else:
+                HumanNote.objects.filter(pk=note_id).update(file_error=error)
+
+    transaction.on_commit(rewrite)
+
+
+def _check_text(text) -> None:
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInput("Invalid note", {"note": "may not be empty"})
+    if len(text) > MAX_NOTE_CHARS:
+        raise InvalidInput("Invalid note", {"note": f"may be at most {MAX_NOTE_CHARS} characters"})
+
+
+def _find_run(run_id: str | None) -> Run | None:
+    if not run_id:
+        return None
+    run = Run.objects.filter(run_id=run_id).first()
+    if run is None:
+        raise NotFound(f"Run '{run_id}' not found")
+    return run
+
+
+def _lock_undelivered(note_id: int) -> HumanNote:
+    # Locked: an agent's call may be delivering this very note; once delivered it is history.
+    note = HumanNote.objects.select_for_update().filter(pk=note_id).first()
+    if note is None:
+        raise NotFound(f"Note {note_id} not found")
+    if note.is_delivered:
+        raise Conflict(f"Note {note_id} was already delivered to {note.delivered_to}; it can no longer change")
+    return note
 
 
 def append_to_file(block: str) -> None:
