@@ -1,5 +1,5 @@
-"""Overrides in the admin. Saving and deleting go through the same services as the dashboard and API,
-so every change is checked the same way and logged."""
+"""Overrides, cooldowns and the run admin's deletion. Saving and deleting go through the same services
+as the dashboard and API, so every change is checked the same way and logged."""
 
 from django import forms
 from django.contrib import admin
@@ -7,7 +7,20 @@ from django.core.exceptions import ValidationError
 
 from routing.config import ConfigError, get_config
 from routing.models import ModelOverride, OverrideChange, ProviderCooldown
-from routing.services import reset_override, set_override
+from routing.services import delete_run, end_cooldown, reset_override, set_cooldown, set_override
+from runs.admin import RunAdmin
+from runs.models import Run
+
+# Deleting a run also deletes its run overrides, and each must reach the override log. Runs may not
+# import routing, so the Run admin is registered again here, where both are in reach: the same
+# RunAdmin, deleting through routing's delete_run, which resets and logs the overrides first.
+admin.site.unregister(Run)
+
+
+@admin.register(Run)
+class RunWithOverridesAdmin(RunAdmin):
+    def delete_run_by_id(self, request, run_id: str) -> None:
+        delete_run(run_id=run_id, deleted_by=request.user.get_username(), via="admin")
 
 
 class ModelOverrideForm(forms.ModelForm):
@@ -73,6 +86,8 @@ def _keys(obj: ModelOverride) -> dict:
 
 @admin.register(OverrideChange)
 class OverrideChangeAdmin(admin.ModelAdmin):
+    """The override log is read-only: it records who changed what, so nobody may rewrite it."""
+
     list_display = (
         "created_at",
         "action",
@@ -99,6 +114,42 @@ class OverrideChangeAdmin(admin.ModelAdmin):
         return False
 
 
+class ProviderCooldownForm(forms.ModelForm):
+    class Meta:
+        model = ProviderCooldown
+        fields = ("provider", "until", "reason")
+
+    def clean_provider(self):
+        provider = self.cleaned_data["provider"]
+        try:
+            known = provider in get_config().providers
+        except ConfigError as exc:
+            raise ValidationError(f"config/models.yaml has problems: {exc}") from None
+        if not known:
+            raise ValidationError(f"Unknown provider {provider!r}: it is not in config/models.yaml.")
+        return provider
+
+
 @admin.register(ProviderCooldown)
 class ProviderCooldownAdmin(admin.ModelAdmin):
+    """Cooldowns set, changed and ended here go through `set_cooldown` and `end_cooldown`, which also
+    drop this process's cached provider states, so routing sees the change at once."""
+
+    form = ProviderCooldownForm
     list_display = ("provider", "until", "failures", "reason")
+    readonly_fields = ("failures", "updated_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        # A cooldown belongs to its provider: to move it, end this one and add another.
+        return (*self.readonly_fields, "provider") if obj else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        saved = set_cooldown(provider=obj.provider, until=obj.until, reason=obj.reason)
+        obj.pk, obj.failures, obj.updated_at = saved.pk, saved.failures, saved.updated_at
+
+    def delete_model(self, request, obj):
+        end_cooldown(provider=obj.provider)
+
+    def delete_queryset(self, request, queryset):
+        for provider in queryset.values_list("provider", flat=True):
+            end_cooldown(provider=provider)

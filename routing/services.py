@@ -6,10 +6,12 @@ from django.db import IntegrityError, transaction
 
 from autopack_site import clock
 from autopack_site.errors import InvalidInput, NotFound
+from notes.services import rewrite_file_on_commit as rewrite_notes_file_on_commit
 from routing.config import COMPLEXITIES, ROLES, get_config
 from routing.models import ModelOverride, OverrideChange, ProviderCooldown
 from routing.quotas import forget_cached_states, provider_states
 from routing.router import RoutingError, baseline, load_overrides, select
+from runs import services as runs_services
 from runs.models import Run
 
 COOLDOWN_BASE_SECONDS = 15
@@ -100,6 +102,33 @@ def reset_override(
     return True
 
 
+@transaction.atomic
+def delete_run(*, run_id: str, deleted_by: str = "", via: str) -> None:
+    """Delete a run after resetting each of its overrides, so the override log records every one.
+
+    Its notes go with it (the database cascades them), and the notes file is rewritten once committed.
+    """
+    # Lock the run first: an override being set for it now either committed before (and is reset
+    # here) or waits for this transaction and then fails for want of its run; none goes unlogged.
+    run = Run.objects.select_for_update().filter(run_id=run_id).first()
+    if run is None:
+        raise NotFound(f"Run '{run_id}' not found")
+    for override in ModelOverride.objects.filter(run=run).order_by("id"):
+        reset_override(
+            scope=override.scope,
+            role=override.role,
+            category=override.category,
+            complexity=override.complexity,
+            run_id=run_id,
+            changed_by=deleted_by,
+            via=via,
+        )
+    had_notes = run.notes.exists()
+    runs_services.delete_run(run_id=run_id)
+    if had_notes:
+        rewrite_notes_file_on_commit()
+
+
 def _log(action, override, run_id, old_model, new_model, changed_by, via, now) -> None:
     OverrideChange.objects.create(
         action=action,
@@ -136,6 +165,28 @@ def put_in_cooldown(*, provider: str, reason: str, retry_after: float | None = N
     )
     forget_cached_states()
     return row
+
+
+@transaction.atomic
+def set_cooldown(*, provider: str, until: dt.datetime, reason: str) -> ProviderCooldown:
+    """Keep every worker off a provider until `until`, as a person decided; its failure count is kept."""
+    if not provider or len(provider) > 50:
+        raise InvalidInput("Invalid cooldown", {"provider": "must be 1 to 50 characters"})
+    changes = {"until": until, "reason": reason[:300], "updated_at": clock.now()}
+    # A new row starts with no failures: no failure started it, so the next real one counts as the first.
+    row, _ = ProviderCooldown.objects.update_or_create(
+        provider=provider, defaults=changes, create_defaults={**changes, "failures": 0}
+    )
+    forget_cached_states()
+    return row
+
+
+@transaction.atomic
+def end_cooldown(*, provider: str) -> bool:
+    """Make a provider available again at once, forgetting its failures; False when it had no cooldown."""
+    deleted, _ = ProviderCooldown.objects.filter(provider=provider).delete()
+    forget_cached_states()
+    return bool(deleted)
 
 
 def model_matrix(run_id: str | None = None) -> dict:
