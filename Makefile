@@ -8,7 +8,7 @@ WORKERS ?= 2
 # The browser tests drive Debian's Chromium; AUTOPACK_CHROMIUM points them at another binary.
 CHROMIUM := $(or $(AUTOPACK_CHROMIUM),/usr/bin/chromium)
 
-.PHONY: run test lint format bench-setup clean chromium
+.PHONY: run test lint format bench-setup clean chromium bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,21 @@ lint: $(VENV)/.installed
 format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Every speed figure beside a reference measured in the same run (PostgreSQL at BENCH_POSTGRES, and wrk,
+# installed from Debian's package when it can, as the chromium target does). Not part of `make test`.
+bench: $(VENV)/.runtime
+	@if ! command -v wrk >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "== installing wrk (Debian package) for the benchmarks"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else \
+	    echo "make bench needs wrk. Install it with:"; \
+	    echo "    sudo apt-get install wrk"; \
+	    exit 1; \
+	  fi; \
+	fi
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

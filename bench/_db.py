@@ -1,6 +1,7 @@
 """Shared set-up for the benchmarks: a dedicated PostgreSQL database per size, migrated."""
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -8,15 +9,30 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 
 
-def use_database(name: str) -> None:
-    """Create database `name` if needed, point Django at it and migrate. Call before importing models."""
+def database_url(name: str) -> str:
+    return f"{SERVER}/{name}"
+
+
+def create_database(name: str) -> None:
     import psycopg
 
     with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{name}"')
-    os.environ["DATABASE_URL"] = f"{SERVER}/{name}"
+
+
+def prepare_database(name: str) -> None:
+    """Create database `name` if needed and migrate it with manage.py, without setting Django up here."""
+    create_database(name)
+    env = {**os.environ, "DATABASE_URL": database_url(name)}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], check=True, cwd=ROOT, env=env)
+
+
+def use_database(name: str) -> None:
+    """Create database `name` if needed, point Django at it and migrate. Call before importing models."""
+    create_database(name)
+    os.environ["DATABASE_URL"] = database_url(name)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "autopack_site.settings")
     sys.path.insert(0, str(ROOT))
     import django

@@ -1,13 +1,15 @@
 """How long the router's select() takes with 10 million usage events behind its quota reads.
 
-    .venv/bin/python bench/select_speed.py      (after bench/usage_scale.py has seeded its large database)
+    .venv/bin/python bench/select_speed.py [--json]   (after bench/usage_scale.py has seeded its large database)
 
 Prints select() with its quota reads cached (the normal case: they are kept a few seconds), beside
-the reference of one uncached quota read over the same events. Target: select() under 1 ms.
+the reference of one uncached quota read over the same events. Target: select() p99 under 0.1 ms.
 """
 
+import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 
@@ -58,11 +60,14 @@ def main():
             started = time.perf_counter()
             select(*case)
             warm.append((time.perf_counter() - started) * 1000)
-    print(f"usage events behind the quota reads: {events:,}")
     p99 = sorted(warm)[int(len(warm) * 0.99)]
+    if "--json" in sys.argv:
+        print(json.dumps({"events": events, "median": statistics.median(warm), "p99": p99, "cold": cold}))
+        return
+    print(f"usage events behind the quota reads: {events:,}")
     print(f"select(), quota reads cached:      median {statistics.median(warm):.3f} ms, p99 {p99:.3f} ms")
     print(f"reference: one uncached quota read: median {statistics.median(cold):.2f} ms")
-    print(f"target under 1 ms: {'met' if statistics.median(warm) < 1 else 'NOT met'}")
+    print(f"target p99 under 0.1 ms: {'met' if p99 < 0.1 else 'NOT met'}")
 
 
 if __name__ == "__main__":
