@@ -6,9 +6,10 @@ past the soft limit and fail fast when the provider is exhausted; other categori
 fallback chain for a provider under its soft limit and not cooling down.
 """
 
+import threading
+import time
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-
-from django.db.models import Q
 
 from autopack_site import clock
 from routing.config import AGENT_DEFAULT_MODEL, COMPLEXITIES, GENERAL, ROLES, ModelsConfig, get_config, is_role
@@ -78,13 +79,37 @@ def matching_override(overrides: list[ModelOverride], role: str, category: str, 
     return max(fitting, key=lambda o: o.specificity, default=None)
 
 
+# Every routed call reads the overrides, so each process keeps them for a moment instead of asking
+# the database each time. A change made through routing.services is seen at once in the process that
+# made it (it forgets its copy); other workers and machines see it within this many seconds.
+OVERRIDES_CACHE_SECONDS = 2.0
+_overrides_lock = threading.Lock()
+_overrides: tuple[float, list[ModelOverride], dict[str, list[ModelOverride]]] | None = None
+
+
 def load_overrides(run_id: str | None) -> tuple[list[ModelOverride], list[ModelOverride]]:
-    """(run overrides, global overrides), from one query."""
-    wanted = Q(scope=ModelOverride.GLOBAL)
-    if run_id:
-        wanted |= Q(scope=ModelOverride.RUN, run__run_id=run_id)
-    rows = list(ModelOverride.objects.filter(wanted))
-    return [o for o in rows if o.scope == ModelOverride.RUN], [o for o in rows if o.scope == ModelOverride.GLOBAL]
+    """(run overrides, global overrides), from this process's copy of every override."""
+    global _overrides
+    with _overrides_lock:
+        cached = _overrides
+    if cached is None or time.monotonic() - cached[0] >= OVERRIDES_CACHE_SECONDS:
+        global_rows, by_run = [], defaultdict(list)
+        for override in ModelOverride.objects.select_related("run"):
+            if override.scope == ModelOverride.GLOBAL:
+                global_rows.append(override)
+            else:
+                by_run[override.run.run_id].append(override)
+        cached = (time.monotonic(), global_rows, dict(by_run))
+        with _overrides_lock:
+            _overrides = cached
+    return cached[2].get(run_id, []) if run_id else [], cached[1]
+
+
+def forget_cached_overrides() -> None:
+    """Drop this process's copy of the overrides (after a change here, and between tests)."""
+    global _overrides
+    with _overrides_lock:
+        _overrides = None
 
 
 def select(

@@ -10,7 +10,7 @@ from notes.services import rewrite_file_on_commit as rewrite_notes_file_on_commi
 from routing.config import COMPLEXITIES, ROLES, get_config
 from routing.models import ModelOverride, OverrideChange, ProviderCooldown
 from routing.quotas import forget_cached_states, provider_states
-from routing.router import RoutingError, baseline, load_overrides, select
+from routing.router import RoutingError, baseline, forget_cached_overrides, load_overrides, select
 from runs import services as runs_services
 from runs.models import Run
 
@@ -130,6 +130,10 @@ def delete_run(*, run_id: str, deleted_by: str = "", via: str) -> None:
 
 
 def _log(action, override, run_id, old_model, new_model, changed_by, via, now) -> None:
+    # Every change passes here: this process's next routed call must see it, now and once committed
+    # (a read between the two would cache what was there before).
+    forget_cached_overrides()
+    transaction.on_commit(forget_cached_overrides)
     OverrideChange.objects.create(
         action=action,
         scope=override.scope,

@@ -48,6 +48,19 @@ def _plain_static_storage(settings):
     }
 
 
+@pytest.fixture(autouse=True)
+def _fresh_process_caches():
+    """Each test starts without another test's cached overrides or quota reads."""
+    from routing.quotas import forget_cached_states
+    from routing.router import forget_cached_overrides
+
+    forget_cached_overrides()
+    forget_cached_states()
+    yield
+    forget_cached_overrides()
+    forget_cached_states()
+
+
 @pytest.fixture
 def models_config(tmp_path, settings):
     """Write a models.yaml for the test and point the settings at it; returns a function to rewrite it."""

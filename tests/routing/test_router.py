@@ -177,3 +177,21 @@ def test_an_agent_role_uses_what_models_yaml_names_for_it(models_config):
 def test_an_unknown_role_is_still_refused(models_config):
     with pytest.raises(RoutingError, match="unknown role 'reviewer'"):
         select("reviewer", None, "medium")
+
+
+def test_select_makes_no_query_once_overrides_and_quotas_are_cached(routing, django_assert_num_queries):
+    select("builder", "docs", "low")
+    with django_assert_num_queries(0):
+        for _ in range(100):
+            select("builder", "docs", "low", run="run-1")
+
+
+def test_an_override_change_is_seen_at_once_by_this_process(routing, api):
+    api.start(plan())
+    assert select("builder", "docs", "low").model == "gpt-4o-mini"
+    set_override(scope="global", role="builder", category="docs", complexity="low", model="gpt-4.1", via="api")
+    assert select("builder", "docs", "low").model == "gpt-4.1"
+    set_override(scope="run", run_id="run-1", role="builder", category="docs", complexity="low", model="o3", via="api")
+    assert select("builder", "docs", "low", run="run-1").model == "o3"
+    reset_override(scope="global", role="builder", category="docs", complexity="low", via="api")
+    assert select("builder", "docs", "low").model == "gpt-4o-mini"
