@@ -1,9 +1,12 @@
 """Run progress as the dashboard and `/dashboard/runs/<id>/status` report it.
 
-Two queries whatever the run's size: its tiers, and its phases' states and times.
+A fixed number of queries whatever the run's size: its tiers, one aggregate over its phases, its
+current phase and the start times of the phases under way.
 """
 
 from dataclasses import dataclass, field
+
+from django.db.models import Count, DurationField, F, Q, Sum
 
 from autopack_site import clock
 from runs.models import Phase, Run, Tier
@@ -77,26 +80,47 @@ def percent(part: int, whole: int) -> float:
 
 
 def run_progress(run: Run, *, phases: list[Phase] | None = None) -> Progress:
-    """Progress of `run`; pass its phases when the caller already loaded them."""
+    """Progress of `run`; pass its phases when the caller already loaded them.
+
+    Without them, a few aggregate queries whatever the run's size: a poll of a 500-phase run costs
+    what a poll of a 12-phase one does.
+    """
+    if phases is not None:
+        return _progress_from_phases(run, phases)
     tiers = list(run.tiers.all())
-    if phases is None:
-        phases = list(
-            Phase.objects.filter(run=run)
-            .only("id", "tier_id", "phase_index", "name", "state", "started_at", "completed_at")
-            .order_by("phase_index", "id")
-        )
+    mine = Phase.objects.filter(run=run)
+    unfinished = ~Q(state__in=FINISHED_PHASE_STATES)
+    timed = Q(state__in=FINISHED_PHASE_STATES, started_at__isnull=False, completed_at__isnull=False)
+    figures = mine.aggregate(
+        total=Count("id"),
+        done=Count("id", filter=Q(state__in=DONE_PHASE_STATES)),
+        timed=Count("id", filter=timed),
+        time_spent=Sum(F("completed_at") - F("started_at"), filter=timed, output_field=DurationField()),
+        waiting=Count("id", filter=unfinished & Q(started_at__isnull=True)),
+    )
+    current = mine.filter(unfinished).order_by("tier__tier_index", "tier_id", "phase_index", "id").first()
+    progress = _progress(run, tiers, total=figures["total"], done=figures["done"])
+    if current is not None:
+        progress.current_phase = current
+        progress.current_tier = next(t for t in tiers if t.pk == current.tier_id)
+    now = clock.now()
+    progress.elapsed_seconds = _elapsed(run, now)
+    if run.is_terminal:
+        progress.eta_seconds = 0
+    elif figures["timed"]:
+        mean = figures["time_spent"].total_seconds() / figures["timed"]
+        running = mine.filter(unfinished, started_at__isnull=False).values_list("started_at", flat=True)
+        progress.eta_seconds = _eta(mean, [(now - start).total_seconds() for start in running], figures["waiting"])
+    return progress
+
+
+def _progress_from_phases(run: Run, phases: list[Phase]) -> Progress:
+    tiers = list(run.tiers.all())
     by_tier: dict[int, list[Phase]] = {t.pk: [] for t in tiers}
     for phase in sorted(phases, key=lambda p: (p.phase_index, p.pk)):
         by_tier[phase.tier_id].append(phase)
-
-    progress = Progress(run=run, tiers=tiers, total_tiers=len(tiers), total_phases=len(phases))
-    progress.completed_phases = sum(1 for p in phases if p.state in DONE_PHASE_STATES)
-    progress.completed_tiers = sum(1 for t in tiers if t.state in DONE_TIER_STATES)
-    progress.percent_complete = percent(progress.completed_phases, progress.total_phases)
-    progress.tiers_percent_complete = percent(progress.completed_tiers, progress.total_tiers)
-    # Not capped at 100: a run 40 times over its cap says 4000%.
-    progress.token_utilization = percent(run.tokens_used, run.token_cap)
-
+    done = sum(1 for p in phases if p.state in DONE_PHASE_STATES)
+    progress = _progress(run, tiers, total=len(phases), done=done)
     # The current tier is the first with phases left to finish (a FAILED tier may still have queued
     # ones the executor goes on with); its first unfinished phase is current.
     for tier in tiers:
@@ -104,13 +128,26 @@ def run_progress(run: Run, *, phases: list[Phase] | None = None) -> Progress:
         if unfinished:
             progress.current_tier, progress.current_phase = tier, unfinished[0]
             break
-
     now = clock.now()
-    if run.started_at:
-        end = run.completed_at or now
-        progress.elapsed_seconds = max(0, int((end - run.started_at).total_seconds()))
+    progress.elapsed_seconds = _elapsed(run, now)
     progress.eta_seconds = _eta_seconds(run, phases, now)
     return progress
+
+
+def _progress(run: Run, tiers: list[Tier], *, total: int, done: int) -> Progress:
+    progress = Progress(run=run, tiers=tiers, total_tiers=len(tiers), total_phases=total, completed_phases=done)
+    progress.completed_tiers = sum(1 for t in tiers if t.state in DONE_TIER_STATES)
+    progress.percent_complete = percent(done, total)
+    progress.tiers_percent_complete = percent(progress.completed_tiers, progress.total_tiers)
+    # Not capped at 100: a run 40 times over its cap says 4000%.
+    progress.token_utilization = percent(run.tokens_used, run.token_cap)
+    return progress
+
+
+def _elapsed(run: Run, now) -> int:
+    if not run.started_at:
+        return 0
+    return max(0, int(((run.completed_at or now) - run.started_at).total_seconds()))
 
 
 def _eta_seconds(run: Run, phases: list[Phase], now) -> int | None:
@@ -124,14 +161,14 @@ def _eta_seconds(run: Run, phases: list[Phase], now) -> int | None:
     ]
     if not durations:
         return None
-    mean = sum(durations) / len(durations)
-    remaining = 0.0
-    for p in phases:
-        if p.state in FINISHED_PHASE_STATES:
-            continue
-        spent = (now - p.started_at).total_seconds() if p.started_at else 0.0
-        remaining += max(0.0, mean - spent)
-    return int(round(remaining))
+    unfinished = [p for p in phases if p.state not in FINISHED_PHASE_STATES]
+    running = [(now - p.started_at).total_seconds() for p in unfinished if p.started_at]
+    return _eta(sum(durations) / len(durations), running, len(unfinished) - len(running))
+
+
+def _eta(mean: float, running_for: list[float], waiting: int) -> int:
+    """Each phase left takes the mean; one under way has already spent some of it."""
+    return int(round(sum(max(0.0, mean - spent) for spent in running_for) + mean * waiting))
 
 
 def phases_with_issues(run: Run, **filters) -> list[Phase]:
