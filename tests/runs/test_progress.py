@@ -3,6 +3,8 @@ import datetime as dt
 import pytest
 
 from autopack_site import clock
+from runs.models import Phase, Run
+from runs.progress import run_progress
 from tests.conftest import plan
 
 pytestmark = pytest.mark.django_db
@@ -145,3 +147,23 @@ def test_elapsed_stops_when_the_run_finishes(api):
 def test_status_of_unknown_run_is_404(api):
     response = api.client.get("/dashboard/runs/nope/status")
     assert response.status_code == 404 and response.json()["error"] == "Run 'nope' not found"
+
+
+def test_progress_from_aggregates_agrees_with_progress_from_loaded_phases(api):
+    api.start(plan(tiers=(("T1", 3), ("T2", 3))))
+    with at(0):
+        api.move("run-1", "P1", "EXECUTING")
+    with at(30):
+        api.move("run-1", "P1", "COMPLETE")
+        api.move("run-1", "P2", "SKIPPED")
+        api.move("run-1", "P3", "EXECUTING")
+    with at(50):
+        api.move("run-1", "P3", "FAILED")
+        api.move("run-1", "P4", "EXECUTING")
+    run = Run.objects.get()
+    with at(70):
+        quick, full = run_progress(run), run_progress(run, phases=list(Phase.objects.filter(run=run)))
+    assert quick.as_status() == full.as_status()
+    assert (quick.current_phase.phase_id, quick.current_tier.tier_id) == ("P4", "T2")
+    # Finished phases took 30 and 20 minutes; P4 has run 20 of its 25, P5 and P6 wait.
+    assert quick.eta_seconds == full.eta_seconds == 5 * 60 + 2 * 25 * 60
