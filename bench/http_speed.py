@@ -146,16 +146,9 @@ class Dashboard:
         }
 
     def worker_growth(self, requests: int = 10_000) -> tuple[float, float]:
-        """Summed RSS (MB) of the large server's workers before and after `requests` requests to the measured URLs."""
-        urls = [
-            "/dashboard/",
-            self.unchanged_poll,
-            *self.changed_polls.values(),
-            f"/dashboard/runs/{LARGE_RUN[0]}/status",
-            MAPPING_PANEL,
-            USAGE_PANEL,
-            *(url for url, _, _ in self.panel_polls.values()),
-        ]
+        """Summed RSS (MB) of the large server's workers before and after `requests` polls of an open dashboard."""
+        urls = [self.unchanged_poll, f"/dashboard/runs/{LARGE_RUN[0]}/status"]
+        urls += [url for url, _, _ in self.panel_polls.values()]
         before = sum(rss_mb(pid) for pid in self.large.worker_pids())
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(lambda url: self.large.get(url, HTMX), islice(cycle(urls), requests)))

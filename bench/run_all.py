@@ -137,7 +137,7 @@ def http_rows(rounds: list[dict], sizes: dict, rss: tuple[float, float]) -> list
     before, after = rss
     rows.append(
         Row(
-            "worker RSS growth over 10,000 requests",
+            "worker RSS growth over 10,000 polls",
             f"{after - before:+.1f} MB",
             f"{before:.0f} MB before",
             None,
