@@ -49,6 +49,10 @@ class RequestModel(BaseModel):
         return drop_nulls(data)
 
 
+class EmptyBody(RequestModel):
+    """No body, or any JSON object: its fields are not read."""
+
+
 def choice(values) -> Any:
     """A Literal of `values` (an enum's .values or a tuple): one list of states, never a copy."""
     return Literal[tuple(values)]

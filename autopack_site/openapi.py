@@ -1,34 +1,56 @@
-"""The API's OpenAPI 3.1 description, kept by hand beside the routes.
+"""The API's OpenAPI 3.1 description: paths written by hand beside the routes, request schemas
+generated from the request models, response schemas written from the same constants.
 
-`tests/test_openapi.py` fails when a JSON route is missing here.
+`tests/test_openapi.py` fails when a JSON route is missing here; `tests/test_schemathesis.py` checks
+the running API against this document.
 """
 
 from django.conf import settings
 
+from autopack_site.contract import EmptyBody, openapi_schemas
+from autopack_site.limits import BIGINT_MAX, INT_MAX, MAX_USAGE_EVENTS
+from notes.requests import HumanNoteIn
+from routing.config import COMPLEXITIES
+from routing.requests import SCOPES, OverrideReset, OverrideSet
+from runs.payloads import (
+    AuditorResult,
+    BuilderResult,
+    IssueSpec,
+    PhaseStatusUpdate,
+    RunStatusUpdate,
+    StartRun,
+)
+from runs.states import ISSUE_SEVERITIES, RUN_SCOPES, SAFETY_PROFILES, USAGE_LEVELS, PhaseState, RunState, TierState
+from usage.aggregation import PERIODS, parse_period
+from usage.requests import UsageBatch, UsageEventIn
+
 ERROR = {"$ref": "#/components/schemas/Error"}
-STATES_RUN = [
-    "PLAN_BOOTSTRAP",
-    "RUN_CREATED",
-    "PHASE_QUEUEING",
-    "PHASE_EXECUTION",
-    "GATE",
-    "CI_RUNNING",
-    "SNAPSHOT_CREATED",
-    "DONE_SUCCESS",
-    "DONE_FAILED_BUDGET_EXHAUSTED",
-    "DONE_FAILED_POLICY_VIOLATION",
-    "DONE_FAILED_REQUIRES_HUMAN_REVIEW",
-    "DONE_FAILED_ENVIRONMENT",
-]
-STATES_PHASE = ["QUEUED", "EXECUTING", "GATE", "CI_RUNNING", "COMPLETE", "FAILED", "SKIPPED"]
-STATES_TIER = ["PENDING", "IN_PROGRESS", "COMPLETE", "FAILED", "SKIPPED"]
-ID = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:@+-]*$", "maxLength": 100}
-COUNT = {"type": "integer", "minimum": 0, "maximum": 2147483647}
-TOKENS = {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}
-# What one report may carry, so that sums over a run fit (autopack_site.fields).
-TOKENS_IN = {"type": "integer", "minimum": 0, "maximum": 10**12}
-ISSUES_IN = {"type": "integer", "minimum": 0, "maximum": 100_000}
+STATES_RUN = list(RunState.values)
+STATES_PHASE = list(PhaseState.values)
+STATES_TIER = list(TierState.values)
+PERIOD_NAMES = list(PERIODS)
+DEFAULT_PERIOD = parse_period(None)
+COUNT = {"type": "integer", "minimum": 0, "maximum": INT_MAX}
+TOKENS = {"type": "integer", "minimum": 0, "maximum": BIGINT_MAX}
 TIME = {"type": ["string", "null"], "format": "date-time"}
+REQUEST_MODELS = (
+    StartRun,
+    RunStatusUpdate,
+    PhaseStatusUpdate,
+    IssueSpec,
+    BuilderResult,
+    AuditorResult,
+    UsageEventIn,
+    UsageBatch,
+    OverrideSet,
+    OverrideReset,
+    HumanNoteIn,
+    EmptyBody,
+)
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _errors(*codes: int) -> dict:
@@ -58,17 +80,6 @@ def _ok(schema_ref: str, code: str = "200", description: str = "OK") -> dict:
 
 RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}
 PHASE_ID = {"name": "phase_id", "in": "path", "required": True, "schema": {"type": "string"}}
-ISSUE = {
-    "type": "object",
-    "required": ["issue_key", "severity"],
-    "properties": {
-        "issue_key": {"type": "string", "minLength": 1, "maxLength": 200},
-        "severity": {"enum": ["minor", "major"]},
-        "source": {"type": "string", "maxLength": 100},
-        "category": {"type": "string", "maxLength": 100},
-        "evidence_refs": {"type": "array", "items": {"type": "string", "maxLength": 500}, "maxItems": 100},
-    },
-}
 
 
 def openapi_spec() -> dict:
@@ -87,7 +98,7 @@ def openapi_spec() -> dict:
         },
         "components": {
             "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **openapi_schemas(*REQUEST_MODELS)},
         },
         "paths": {
             "/runs/start": {
@@ -134,16 +145,7 @@ def openapi_spec() -> dict:
                     "operationId": "updateRunStatus",
                     "security": security,
                     "parameters": [RUN_ID],
-                    "requestBody": _json_body(
-                        {
-                            "type": "object",
-                            "required": ["state"],
-                            "properties": {
-                                "state": {"enum": STATES_RUN},
-                                "failure_reason": {"type": "string", "maxLength": 10000},
-                            },
-                        }
-                    ),
+                    "requestBody": _json_body(_ref("RunStatusUpdate")),
                     "responses": {**_ok("#/components/schemas/RunSummary"), **_errors(*WRITE_ERRORS)},
                 }
             },
@@ -156,20 +158,7 @@ def openapi_spec() -> dict:
                     "operationId": "updatePhaseStatus",
                     "security": security,
                     "parameters": [RUN_ID, PHASE_ID],
-                    "requestBody": _json_body(
-                        {
-                            "type": "object",
-                            "required": ["state"],
-                            "properties": {
-                                "state": {"enum": STATES_PHASE},
-                                "builder_attempts": COUNT,
-                                "auditor_attempts": COUNT,
-                                "tokens_used": TOKENS_IN,
-                                "minor_issues_count": ISSUES_IN,
-                                "major_issues_count": ISSUES_IN,
-                            },
-                        }
-                    ),
+                    "requestBody": _json_body(_ref("PhaseStatusUpdate")),
                     "responses": {**_ok("#/components/schemas/PhaseChange"), **_errors(*WRITE_ERRORS)},
                 }
             },
@@ -188,7 +177,7 @@ def openapi_spec() -> dict:
                             for name in ("issue_key", "severity", "source", "category")
                         ),
                     ],
-                    "requestBody": _json_body(ISSUE, required=False),
+                    "requestBody": _json_body(_ref("IssueSpec"), required=False),
                     "responses": {
                         **_ok("#/components/schemas/IssueChange", "201", "Recorded for the first time"),
                         **_ok("#/components/schemas/IssueChange", "200", "A repeat: occurrences raised"),
@@ -202,19 +191,7 @@ def openapi_spec() -> dict:
                     "operationId": "builderResult",
                     "security": security,
                     "parameters": [RUN_ID, PHASE_ID],
-                    "requestBody": _json_body(
-                        {
-                            "type": "object",
-                            "required": ["status"],
-                            "properties": {
-                                "status": {"enum": ["success", "failed", "needs_review"]},
-                                "builder_attempts": COUNT,
-                                "tokens_used": TOKENS_IN,
-                                "suggested_issues": {"type": "array", "items": ISSUE},
-                                "patch_content": {"type": "string", "description": "accepted, not applied"},
-                            },
-                        }
-                    ),
+                    "requestBody": _json_body(_ref("BuilderResult")),
                     "responses": {**_ok("#/components/schemas/PhaseChange"), **_errors(*WRITE_ERRORS)},
                 }
             },
@@ -224,7 +201,7 @@ def openapi_spec() -> dict:
                     "operationId": "auditorRequest",
                     "security": security,
                     "parameters": [RUN_ID, PHASE_ID],
-                    "requestBody": _json_body({"type": "object"}, required=False),
+                    "requestBody": _json_body(_ref("EmptyBody"), required=False),
                     "responses": {**_ok("#/components/schemas/PhaseChange"), **_errors(*WRITE_ERRORS)},
                 }
             },
@@ -235,24 +212,13 @@ def openapi_spec() -> dict:
                     "operationId": "auditorResult",
                     "security": security,
                     "parameters": [RUN_ID, PHASE_ID],
-                    "requestBody": _json_body(
-                        {
-                            "type": "object",
-                            "required": ["recommendation"],
-                            "properties": {
-                                "recommendation": {"enum": ["approve", "revise", "escalate"]},
-                                "auditor_attempts": COUNT,
-                                "tokens_used": TOKENS_IN,
-                                "issues_found": {"type": "array", "items": ISSUE},
-                            },
-                        }
-                    ),
+                    "requestBody": _json_body(_ref("AuditorResult")),
                     "responses": {**_ok("#/components/schemas/PhaseChange"), **_errors(*WRITE_ERRORS)},
                 }
             },
             "/api/usage": {
                 "post": {
-                    "summary": 'Record LLM usage: one event, or {"events": [...]} (at most 10,000)',
+                    "summary": f'Record LLM usage: one event, or {{"events": [...]}} (at most {MAX_USAGE_EVENTS:,})',
                     "description": "Token fields: prompt_tokens counts all input (cached included), "
                     "cached_prompt_tokens the cached part; completion_tokens all output (reasoning included). "
                     "Anthropic's shape (input_tokens, output_tokens, cache_read_input_tokens) is accepted. "
@@ -260,25 +226,7 @@ def openapi_spec() -> dict:
                     "A batch with any bad event writes nothing. Body limit 8 MiB.",
                     "operationId": "recordUsage",
                     "security": security,
-                    "requestBody": _json_body(
-                        {
-                            "oneOf": [
-                                {"$ref": "#/components/schemas/UsageEvent"},
-                                {
-                                    "type": "object",
-                                    "required": ["events"],
-                                    "properties": {
-                                        "events": {
-                                            "type": "array",
-                                            "minItems": 1,
-                                            "maxItems": 10000,
-                                            "items": {"$ref": "#/components/schemas/UsageEvent"},
-                                        }
-                                    },
-                                },
-                            ]
-                        }
-                    ),
+                    "requestBody": _json_body({"oneOf": [_ref("UsageEventIn"), _ref("UsageBatch")]}),
                     "responses": {
                         **_ok("#/components/schemas/UsageCounts", "201", "Recorded"),
                         **_ok("#/components/schemas/UsageCounts", "200", "Nothing new: all duplicates"),
@@ -294,7 +242,7 @@ def openapi_spec() -> dict:
                         {
                             "name": "period",
                             "in": "query",
-                            "schema": {"enum": ["day", "week", "month"], "default": "week"},
+                            "schema": {"enum": PERIOD_NAMES, "default": DEFAULT_PERIOD},
                         }
                     ],
                     "responses": {**_ok("#/components/schemas/UsageSummary"), **_errors(400)},
@@ -353,14 +301,14 @@ def openapi_spec() -> dict:
                     "HX-Request and our own Origin instead of a JSON body.",
                     "operationId": "setModelOverride",
                     "security": security,
-                    "requestBody": _json_body({"$ref": "#/components/schemas/Override"}),
+                    "requestBody": _json_body(_ref("OverrideSet")),
                     "responses": {**_ok("#/components/schemas/OverrideAnswer"), **_errors(*WRITE_ERRORS)},
                 },
                 "delete": {
                     "summary": "Remove an override (same keys, no model); answers like a set, plus the cell",
                     "operationId": "resetModelOverride",
                     "security": security,
-                    "requestBody": _json_body({"$ref": "#/components/schemas/Override"}),
+                    "requestBody": _json_body(_ref("OverrideReset")),
                     "responses": {**_ok("#/components/schemas/OverrideAnswer"), **_errors(*WRITE_ERRORS)},
                 },
             },
@@ -372,16 +320,7 @@ def openapi_spec() -> dict:
                     "`manage.py export_notes` rewrites it. From the dashboard, an htmx form instead of JSON.",
                     "operationId": "addHumanNote",
                     "security": security,
-                    "requestBody": _json_body(
-                        {
-                            "type": "object",
-                            "required": ["note"],
-                            "properties": {
-                                "note": {"type": "string", "minLength": 1, "maxLength": 20000},
-                                "run_id": {"type": "string"},
-                            },
-                        }
-                    ),
+                    "requestBody": _json_body(_ref("HumanNoteIn")),
                     "responses": {**_ok("#/components/schemas/NoteAdded"), **_errors(*WRITE_ERRORS)},
                 }
             },
@@ -392,6 +331,7 @@ def openapi_spec() -> dict:
                     "routing decision, a forecast or a total, so removing it changes no real figure.",
                     "operationId": "removeDemoData",
                     "security": security,
+                    "requestBody": _json_body(_ref("EmptyBody"), required=False),
                     "responses": {**_ok("#/components/schemas/DemoRemoved"), **_errors(*WRITE_ERRORS)},
                 }
             },
@@ -410,8 +350,8 @@ def openapi_spec() -> dict:
 _RUN_SUMMARY_PROPS = {
     "id": {"type": "string", "description": "the run_id"},
     "state": {"enum": STATES_RUN},
-    "safety_profile": {"enum": ["normal", "safety_critical"]},
-    "run_scope": {"enum": ["multi_tier", "single_tier"]},
+    "safety_profile": {"enum": list(SAFETY_PROFILES)},
+    "run_scope": {"enum": list(RUN_SCOPES)},
     "created_at": TIME,
     "updated_at": TIME,
     "started_at": TIME,
@@ -436,7 +376,7 @@ _PHASE_PROPS = {
     "name": {"type": "string"},
     "description": {"type": "string"},
     "task_category": {"type": ["string", "null"]},
-    "complexity": {"enum": ["low", "medium", "high", None]},
+    "complexity": {"enum": [*COMPLEXITIES, None]},
     "builder_mode": {"type": ["string", "null"]},
     "state": {"enum": STATES_PHASE},
     "builder_attempts": COUNT,
@@ -458,54 +398,6 @@ SCHEMAS = {
         "properties": {
             "error": {"type": "string"},
             "details": {"type": "object", "additionalProperties": {"type": "string"}},
-        },
-    },
-    "StartRun": {
-        "type": "object",
-        "required": ["run"],
-        "properties": {
-            "run": {
-                "type": "object",
-                "required": ["run_id"],
-                "properties": {
-                    "run_id": {**ID, "maxLength": 200},
-                    "safety_profile": {"enum": ["normal", "safety_critical"], "default": "normal"},
-                    "run_scope": {"enum": ["multi_tier", "single_tier"], "default": "multi_tier"},
-                    "token_cap": {**TOKENS_IN, "minimum": 1, "default": 5000000},
-                    "max_phases": {**COUNT, "minimum": 1, "maximum": 10_000, "default": 25},
-                    "max_duration_minutes": {**COUNT, "minimum": 1, "default": 120},
-                },
-            },
-            "tiers": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["tier_id", "tier_index", "name"],
-                    "properties": {
-                        "tier_id": ID,
-                        "tier_index": COUNT,
-                        "name": {"type": "string", "minLength": 1, "maxLength": 200},
-                        "description": {"type": "string", "maxLength": 10000},
-                    },
-                },
-            },
-            "phases": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["phase_id", "phase_index", "tier_id", "name"],
-                    "properties": {
-                        "phase_id": ID,
-                        "phase_index": COUNT,
-                        "tier_id": ID,
-                        "name": {"type": "string", "minLength": 1, "maxLength": 200},
-                        "description": {"type": "string", "maxLength": 10000},
-                        "task_category": {"type": "string", "maxLength": 100},
-                        "complexity": {"enum": ["low", "medium", "high"]},
-                        "builder_mode": {"type": "string", "maxLength": 100},
-                    },
-                },
-            },
         },
     },
     "RunSummary": {"type": "object", "properties": _RUN_SUMMARY_PROPS},
@@ -556,30 +448,17 @@ SCHEMAS = {
         "properties": {
             "issue": {
                 "type": "object",
-                "properties": {**ISSUE["properties"], "occurrences": {"type": "integer"}},
+                "properties": {
+                    "issue_key": {"type": "string"},
+                    "severity": {"enum": list(ISSUE_SEVERITIES)},
+                    "source": {"type": "string"},
+                    "category": {"type": "string"},
+                    "evidence_refs": {"type": "array", "items": {"type": "string"}},
+                    "occurrences": {"type": "integer"},
+                },
             },
             "phase": {"$ref": "#/components/schemas/Phase"},
             "run": {"$ref": "#/components/schemas/RunSummary"},
-        },
-    },
-    "UsageEvent": {
-        "type": "object",
-        "required": ["model", "role"],
-        "properties": {
-            "provider": {"type": "string", "maxLength": 50, "description": "defaults to the catalog's provider"},
-            "model": {"type": "string", "maxLength": 100},
-            "role": {"type": "string", "pattern": "^(builder|auditor|agent:[A-Za-z0-9_.-]{1,80})$"},
-            "run_id": {"type": "string", "maxLength": 200},
-            "phase_id": {"type": "string", "maxLength": 100},
-            "prompt_tokens": TOKENS_IN,
-            "completion_tokens": TOKENS_IN,
-            "total_tokens": TOKENS_IN,
-            "cached_prompt_tokens": TOKENS_IN,
-            "reasoning_tokens": TOKENS_IN,
-            "latency_ms": COUNT,
-            "status": {"enum": ["ok", "error"]},
-            "request_id": {"type": "string", "maxLength": 200},
-            "created_at": {"type": "string", "format": "date-time"},
         },
     },
     "DemoRemoved": {
@@ -607,7 +486,7 @@ SCHEMAS = {
     "UsageSummary": {
         "type": "object",
         "properties": {
-            "period": {"enum": ["day", "week", "month"]},
+            "period": {"enum": PERIOD_NAMES},
             "window_start": {"type": "string", "format": "date-time"},
             "window_end": {"type": "string", "format": "date-time"},
             "providers": {
@@ -619,11 +498,11 @@ SCHEMAS = {
                             "type": "object",
                             "properties": {
                                 "provider": {"type": "string"},
-                                "period": {"enum": ["day", "week", "month"]},
+                                "period": {"enum": PERIOD_NAMES},
                                 "cap_tokens": {"type": ["integer", "null"]},
                                 "cap_estimated": {"type": "boolean"},
                                 "percent_of_cap": {"type": ["number", "null"]},
-                                "level": {"enum": ["ok", "warning", "danger", "exceeded"]},
+                                "level": {"enum": list(USAGE_LEVELS)},
                                 "forecast": {"type": ["string", "null"], "format": "date-time"},
                             },
                         },
@@ -657,19 +536,6 @@ SCHEMAS = {
             "config_error": {"type": ["string", "null"]},
         },
     },
-    "Override": {
-        "type": "object",
-        "required": ["role"],
-        "properties": {
-            "scope": {"enum": ["global", "run"], "default": "global"},
-            "run_id": {"type": "string", "description": "required when scope is run"},
-            "role": {"enum": ["builder", "auditor"]},
-            "category": {"type": "string", "maxLength": 100, "description": "blank: any; general: no special category"},
-            "complexity": {"enum": ["", "low", "medium", "high"], "description": "blank: any"},
-            "model": {"type": "string", "description": "a model of the catalog (POST only)"},
-            "note": {"type": "string"},
-        },
-    },
     "ModelCell": {
         "type": "object",
         "properties": {
@@ -698,7 +564,7 @@ SCHEMAS = {
                         "type": ["string", "null"],
                         "description": "what the mapping names (an override or the YAML), before quotas",
                     },
-                    "scope": {"enum": ["global", "run"], "description": "run when a run override names the model"},
+                    "scope": {"enum": list(SCOPES), "description": "run when a run override names the model"},
                     "run_id": {"type": ["string", "null"]},
                 },
             },
@@ -717,7 +583,7 @@ SCHEMAS = {
                         "examples": ["Global model mapping updated", "Run model mapping reset"],
                     },
                     "model": {"type": ["string", "null"]},
-                    "scope": {"enum": ["global", "run"]},
+                    "scope": {"enum": list(SCOPES)},
                     "run_id": {"type": ["string", "null"]},
                 },
             },

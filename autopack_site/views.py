@@ -8,7 +8,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseClientRefresh
 
-from autopack_site.api import api_view
+from autopack_site.api import NO_BODY, api_view
+from autopack_site.contract import EmptyBody, validate_body
 from autopack_site.demo import remove_demo_data
 from autopack_site.openapi import openapi_spec
 from autopack_site.responses import RETRY_AFTER_SECONDS, error_response
@@ -31,6 +32,8 @@ def api_docs(request):
 @api_view(methods=("POST",), body_optional=True, dashboard=True)
 def remove_demo(request):
     """Delete all demo data; from the dashboard, the page then reloads without it."""
+    if request.json is not NO_BODY:
+        validate_body(EmptyBody, request.json, "Invalid request")
     who = request.user.get_username() if request.user.is_authenticated else ("dashboard" if request.htmx else "api")
     removed = remove_demo_data(removed_by=who)
     if request.htmx:

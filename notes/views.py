@@ -5,10 +5,11 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from autopack_site.api import api_view
-from autopack_site.errors import InvalidInput
+from autopack_site.contract import validate_body
 from autopack_site.queries import query_id
 from notes.context import run_context_text
 from notes.models import HumanNote
+from notes.requests import HumanNoteIn
 from notes.services import add_note, notes_file_label
 from runs.models import Run
 
@@ -17,14 +18,10 @@ RECENT_NOTES = 10
 
 @api_view(methods=("POST",), dashboard=True)
 def human_notes(request):
-    body = request.json
-    if not isinstance(body, dict):
-        raise InvalidInput("Invalid note", {"body": "must be a JSON object"})
-    run_id = body.get("run_id") or None
-    if run_id is not None and not isinstance(run_id, str):
-        raise InvalidInput("Invalid note", {"run_id": "must be a string"})
+    body = validate_body(HumanNoteIn, request.json, "Invalid note")
+    run_id = body.run_id or None
     author = request.user.get_username() if request.user.is_authenticated else ""
-    added = add_note(text=body.get("note"), run_id=run_id, author=author)
+    added = add_note(text=body.note, run_id=run_id, author=author)
     if request.htmx:
         return render(request, "notes/panel.html#notes", notes_context(run_id) | {"just_added": added})
     return JsonResponse(

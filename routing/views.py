@@ -7,12 +7,14 @@ from django.views.decorators.http import require_GET
 
 from autopack_site import clock
 from autopack_site.api import api_view
+from autopack_site.contract import validate_body
 from autopack_site.errors import CONFIG_BROKEN, InvalidInput, NotFound
 from autopack_site.queries import query_id
 from autopack_site.responses import error_response
 from routing.config import COMPLEXITIES, ROLES, ConfigError, get_config
 from routing.models import ModelOverride, OverrideChange
 from routing.quotas import ADJECTIVE, provider_states
+from routing.requests import OverrideReset, OverrideSet
 from routing.services import model_matrix, reset_override, set_override
 from runs.models import Run
 from usage.aggregation import PERIODS, period_or_default
@@ -55,35 +57,28 @@ def mapping_row(cell: dict, run_id: str | None) -> dict:
     return {**original, **ours, "run_id": run_id}
 
 
-def _override_keys(body) -> dict:
-    if not isinstance(body, dict):
-        raise InvalidInput("Invalid override", {"body": "must be a JSON object"})
-    keys = {}
-    for key in ("role", "category", "complexity", "scope", "run_id", "model", "note"):
-        value = body.get(key)
-        if value is not None and not isinstance(value, str):
-            raise InvalidInput("Invalid override", {key: "must be a string"})
-        keys[key] = value or ""
-    keys["scope"] = keys["scope"] or ModelOverride.GLOBAL
-    return keys
+def _change_override(request, body) -> tuple[OverrideReset, str]:
+    """Set (POST) or reset (DELETE) the override `body` names; the message says what happened."""
+    via = "dashboard" if request.htmx else "api"
+    who = request.user.get_username() if request.user.is_authenticated else via
+    if request.method == "POST":
+        change = validate_body(OverrideSet, body, "Invalid override")
+    else:
+        change = validate_body(OverrideReset, body, "Invalid override")
+    keys = {k: getattr(change, k) for k in ("scope", "role", "category", "complexity")}
+    keys["run_id"] = change.run_id or None
+    scope = change.scope.capitalize()
+    if request.method == "POST":
+        set_override(**keys, model=change.model, note=change.note, changed_by=who, via=via)
+        return change, f"{scope} model mapping updated"
+    removed = reset_override(**keys, changed_by=who, via=via)
+    return change, f"{scope} model mapping reset" if removed else f"No {change.scope} override to reset"
 
 
 @api_view(methods=("POST", "DELETE"), dashboard=True)
 def override(request):
-    keys = _override_keys(request.json)
-    via = "dashboard" if request.htmx else "api"
-    who = request.user.get_username() if request.user.is_authenticated else via
-    common = {k: keys[k] for k in ("scope", "role", "category", "complexity")} | {"run_id": keys["run_id"] or None}
-    if request.method == "POST":
-        if not keys["model"]:
-            raise InvalidInput("Invalid override", {"model": "is required"})
-        set_override(**common, model=keys["model"], note=keys["note"], changed_by=who, via=via)
-        message = f"{keys['scope'].capitalize()} model mapping updated"
-    else:
-        removed = reset_override(**common, changed_by=who, via=via)
-        message = (
-            f"{keys['scope'].capitalize()} model mapping reset" if removed else f"No {keys['scope']} override to reset"
-        )
+    change, message = _change_override(request, request.json)
+    keys = change.model_dump() | {"model": getattr(change, "model", "")}
     context = mapping_context(keys["run_id"] or None, keys["scope"])
     if context["config_error"]:
         return error_response(503, CONFIG_BROKEN, dict(context["problems"]))

@@ -10,6 +10,7 @@ from pydantic.dataclasses import dataclass
 from pydantic_core import ArgsKwargs
 
 from autopack_site.contract import (
+    EmptyBody,
     RequestModel,
     choice,
     drop_nulls,
@@ -210,10 +211,6 @@ class AuditorResult(RequestModel):
         return PhaseReport(auditor_attempts=self.auditor_attempts, tokens_used=self.tokens_used)
 
 
-class AuditorRequest(RequestModel):
-    """POST …/auditor_request: no body, or any JSON object (its fields are not read)."""
-
-
 def parse_start(body) -> StartRun:
     return validate_body(StartRun, body, "Invalid run")
 
@@ -238,8 +235,8 @@ def parse_auditor_result(body) -> AuditorResult:
     return validate_body(AuditorResult, body, "Invalid auditor result")
 
 
-def parse_auditor_request(body) -> AuditorRequest:
-    return validate_body(AuditorRequest, body, "Invalid request")
+def parse_auditor_request(body) -> EmptyBody:
+    return validate_body(EmptyBody, body, "Invalid request")
 
 
 def issue_from_query(query) -> dict:

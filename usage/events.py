@@ -11,6 +11,7 @@ from routing.catalog import canonical_provider
 from routing.config import ModelInfo
 
 ROLE = re.compile(r"^(builder|auditor|agent:[A-Za-z0-9_.\-]{1,80})$")
+STATUSES = ("ok", "error")
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 TOKEN_FIELDS = (
@@ -182,7 +183,7 @@ def parse_event(data, *, catalog: dict[str, ModelInfo], now: dt.datetime) -> Usa
     if latency is not None and latency > 2**31 - 1:
         errors["latency_ms"] = "is too large"
     status = _text(data, "status", errors, default="ok", max_length=10)
-    if status not in ("ok", "error"):
+    if status not in STATUSES:
         errors["status"] = "must be ok or error"
     request_id = _text(data, "request_id", errors, default=None)
     run_id = _text(data, "run_id", errors)
