@@ -56,6 +56,7 @@ FRAGMENTS = {
     "run progress, unchanged": ("/dashboard/runs/run-1/progress", {"v": "{version}", "rows": 1}, 204),
     "run progress, every row changed": ("/dashboard/runs/run-1/progress", {"v": 0, "rows": 1}, 200),
     "run progress on the dashboard, changed": ("/dashboard/runs/run-1/progress", {"v": 0, "rows": 0}, 200),
+    "usage panel, unchanged": ("/dashboard/usage/panel", {"v": "{usage_version}"}, 204),
     "usage panel": ("/dashboard/usage/panel", {}, 200),
     "usage panel, a day": ("/dashboard/usage/panel", {"period": "day"}, 200),
     "mapping status": ("/dashboard/models/status", {}, 200),
@@ -70,14 +71,17 @@ FRAGMENTS = {
 PINNED = {
     # The run's version only.
     "run progress, unchanged": 1,
-    # The run, its changed phases and their issues (one prefetch), its tiers, its phases' figures.
-    "run progress, every row changed": 5,
-    "run progress on the dashboard, changed": 3,
-    # The window's totals (raw events at its partial hours, hourly and daily buckets between: five
-    # queries for a week, three for a day), the top runs and phases, whether those are demo runs, the
-    # chart's buckets, the demo totals and whether any demo run exists.
-    "usage panel": 11,
-    "usage panel, a day": 9,
+    # The run, its changed phases and their issues (one prefetch), then progress: its tiers, one
+    # aggregate over its phases, its current phase and the start times of those under way.
+    "run progress, every row changed": 7,
+    "run progress on the dashboard, changed": 5,
+    # Its version only: the latest event's id (the models.yaml date and the minute need no query).
+    "usage panel, unchanged": 1,
+    # The version, the window's totals (raw events at its partial hours, hourly and daily buckets
+    # between: five queries for a week, three for a day), the top runs and phases, whether those are
+    # demo runs, the chart's buckets, the demo totals and whether any demo run exists.
+    "usage panel": 12,
+    "usage panel, a day": 10,
     # Uncached quota reads are nine of them (day, week and month totals, then cooldowns); in use they
     # are cached for a few seconds. Then the overrides and their latest changes. The global scope
     # reads the overrides twice today: a query to save, not to add to.
@@ -103,9 +107,12 @@ def test_every_polled_fragment_makes_a_fixed_number_of_queries(client, world, ph
         assert "Keep the schema" in notes and "For every run" not in notes
         runs_list = client.get("/dashboard/runs/list").content.decode()
         list_version = re.search(r"v=([^\"&]+)\"", runs_list).group(1)
+        usage_panel = client.get("/dashboard/usage/panel").content.decode()
+        usage_version = re.search(r"v=([^\"&]+)\"", usage_panel).group(1)
         counts = {}
         for name, (url, params, status) in FRAGMENTS.items():
-            params = {k: str(v).format(version=run.version, list_version=list_version) for k, v in params.items()}
+            versions = {"version": run.version, "list_version": list_version, "usage_version": usage_version}
+            params = {k: str(v).format(**versions) for k, v in params.items()}
             forget_cached_states()
             with CaptureQueriesContext(connection) as queries:
                 response = client.get(url, params)

@@ -9,8 +9,10 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
-from django.db.models import Count, Q, Sum
+from django.conf import settings
+from django.db.models import Count, Max, Q, Sum
 
 from autopack_site import clock
 from autopack_site.errors import InvalidInput
@@ -263,6 +265,20 @@ def daily_tokens_by_provider(*, days: int = 30, now: dt.datetime | None = None) 
 def raw_window_filter(period: str, *, now: dt.datetime | None = None) -> Q:
     end = now or clock.now()
     return Q(created_at__gt=end - PERIODS[period], created_at__lte=end)
+
+
+def usage_version() -> str:
+    """Changes whenever the usage panel's figures may have: a new event, another models.yaml, a new minute.
+
+    One index read. Windows roll, so the minute stands for events leaving them; a re-pricing or a
+    prune shows within that minute too.
+    """
+    last = LlmUsageEvent.objects.aggregate(last=Max("id"))["last"] or 0
+    try:
+        config = Path(settings.AUTOPACK_MODELS_CONFIG).stat().st_mtime_ns
+    except OSError:
+        config = 0
+    return f"{last}.{config}.{int(clock.now().timestamp()) // 60}"
 
 
 def demo_summary() -> dict | None:

@@ -3,7 +3,7 @@
 import csv
 import datetime as dt
 
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
@@ -16,6 +16,7 @@ from usage.aggregation import (
     raw_window_filter,
     top_runs_and_phases,
     usage_summary,
+    usage_version,
 )
 from usage.events import REPORTED_FIELDS
 from usage.models import LlmUsageEvent
@@ -46,7 +47,7 @@ def usage_chart(days: int = 30) -> dict:
     }
 
 
-def usage_context(period: str) -> dict:
+def usage_context(period: str, *, version: str | None = None) -> dict:
     summary = usage_summary(period)
     for row in summary["providers"]:
         row["forecast_at"] = dt.datetime.fromisoformat(row["forecast"]) if row["forecast"] else None
@@ -62,6 +63,7 @@ def usage_context(period: str) -> dict:
         "top_runs": top["runs"],
         "top_phases": top["phases"],
         "chart": usage_chart(),
+        "usage_version": version or usage_version(),
         "demo": demo_summary(),
     }
 
@@ -85,8 +87,12 @@ def usage_page(request):
 
 @require_GET
 def usage_panel(request):
+    """The panel again, or an empty 204 (one query) when nothing it shows can have changed since `v`."""
     period, notice = period_or_default(request.GET.get("period"))
-    return render(request, "usage/usage.html#panel", {**usage_context(period), "notice": notice})
+    version = usage_version()
+    if request.GET.get("v") == version:
+        return HttpResponse(status=204)
+    return render(request, "usage/usage.html#panel", {**usage_context(period, version=version), "notice": notice})
 
 
 class _Echo:

@@ -1,5 +1,6 @@
 import csv
 import io
+import re
 
 import pytest
 from django.http import StreamingHttpResponse
@@ -55,7 +56,16 @@ def test_panel_falls_back_to_a_week_with_a_notice_for_an_unknown_period(client, 
 
 def test_panel_keeps_polling_with_its_period(client, models_config):
     page = client.get("/dashboard/usage/panel", {"period": "day"}).content.decode()
-    assert 'hx-get="/dashboard/usage/panel?period=day" hx-trigger="every 5s"' in page
+    assert re.search(r'hx-get="/dashboard/usage/panel\?period=day&amp;v=[0-9.]+" hx-trigger="every 5s"', page)
+
+
+def test_an_unchanged_panel_answers_204_and_a_new_call_brings_it_back(client, models_config):
+    page = client.get("/dashboard/usage/panel", {"period": "day"}).content.decode()
+    version = re.search(r"v=([0-9.]+)", page).group(1)
+    assert client.get("/dashboard/usage/panel", {"period": "day", "v": version}).status_code == 204
+    record_usage_events([event(prompt_tokens=700)], atomic_batch=True)
+    again = client.get("/dashboard/usage/panel", {"period": "day", "v": version})
+    assert again.status_code == 200 and "750" in again.content.decode()
 
 
 def test_csv_streams_the_windows_events(client, models_config, frozen_now):
