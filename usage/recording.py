@@ -34,6 +34,8 @@ EVENT_COLUMNS = (*REPORTED_FIELDS, "cost_usd", "created_at", "is_demo", "decisio
 
 # Below this, plain INSERTs cost no more than setting up a COPY.
 COPY_THRESHOLD = 1000
+# Up to this many bucket rows are upserted in one plain statement; more go through a scratch table.
+FEW_BUCKETS = 100
 
 # A file line without request_id gets one derived from its content, under a prefix callers may not use.
 DERIVED_PREFIX = "derived:"
@@ -357,6 +359,14 @@ def _upsert_adding(
     # Sorted, so concurrent writers take the bucket rows' locks in one order and cannot deadlock.
     rows.sort(key=lambda row: row[: len(key)])
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and len(rows) <= FEW_BUCKETS:
+            # A call or a small batch (the usual case): one statement, one round trip.
+            values = ", ".join([f"({', '.join(['%s'] * len(columns))})"] * len(rows))
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} {conflict}",  # noqa: S608
+                [value for row in rows for value in row],
+            )
+            return
         if connection.vendor == "postgresql":
             # Many distinct buckets (a big file): COPY them into a scratch table, then one upsert.
             cursor.execute(
