@@ -42,6 +42,12 @@ def refuse_write(request) -> JsonResponse | None:
 
 
 def refuse_cross_site(request) -> JsonResponse | None:
+    """`cross_site_refusal` as our JSON error."""
+    refusal = cross_site_refusal(request)
+    return error_response(403, refusal) if refusal is not None else None
+
+
+def cross_site_refusal(request) -> str | None:
     """Browsers say where a request comes from in Sec-Fetch-Site, even when they send no Origin.
 
     A request from another site, or from a sibling origin of ours (another port or subdomain), is
@@ -53,23 +59,25 @@ def refuse_cross_site(request) -> JsonResponse | None:
     origin = request.headers.get("Origin")
     if origin is not None and (origin == own_origin(request) or origin in settings.AUTOPACK_TRUSTED_ORIGINS):
         return None
-    return error_response(403, f"Request from another site refused (Sec-Fetch-Site: {site})")
+    return f"Request from another site refused (Sec-Fetch-Site: {site})"
 
 
-def refuse_dashboard_write(request) -> JsonResponse | None:
-    """The dashboard's write rules, for htmx requests from our own pages.
+def dashboard_refusal(request) -> str | None:
+    """Why a dashboard change may not be made here, or None: the rules for htmx requests from our pages.
 
     Cookies do not survive the editors' cross-site Simple Browser frame, so there is no CSRF cookie to
     check. Instead: htmx's HX-Request header (a cross-site form cannot set it, and a cross-site
     fetch that sets it fails the CORS preflight we never grant) plus an Origin of our own. Then the
     same who-may-write rule as the API, with a staff login standing in for the API key.
     """
+    if request.headers.get("HX-Request") != "true":
+        return "Dashboard changes come from the dashboard's own pages"
     origin = request.headers.get("Origin")
     if origin is None or (origin != own_origin(request) and origin not in settings.AUTOPACK_TRUSTED_ORIGINS):
-        return error_response(403, "Dashboard changes must come from the dashboard's own pages")
-    refusal = refuse_cross_site(request)
-    if refusal is not None:
-        return refusal
+        return "Dashboard changes must come from the dashboard's own pages"
+    cross_site = cross_site_refusal(request)
+    if cross_site is not None:
+        return cross_site
     user = getattr(request, "user", None)
     if user and user.is_staff:
         return None
@@ -78,7 +86,7 @@ def refuse_dashboard_write(request) -> JsonResponse | None:
         given = request.headers.get("X-API-Key", "")
         if hmac.compare_digest(given.encode(), settings.AUTOPACK_API_KEY.encode()):
             return None
-        return error_response(403, "Dashboard changes need a staff login (or the API key) on this server")
+        return "Dashboard changes need a staff login (or the API key) on this server"
     if not is_loopback(request.META.get("REMOTE_ADDR", "")):
-        return error_response(403, "Dashboard changes need a loopback client or a staff login")
+        return "Dashboard changes need a loopback client or a staff login"
     return None

@@ -5,13 +5,16 @@ Every API error is `{"error": "<message>", "details": {"<field path>": "<message
 """
 
 import functools
+import re
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
+from django.http import HttpResponse
+from django.utils.html import format_html
 from django.views.decorators.csrf import csrf_exempt
 
-from autopack_site.access import refuse_dashboard_write, refuse_write
+from autopack_site.access import dashboard_refusal, refuse_write
 from autopack_site.errors import ConfigError, Conflict, DomainError, InvalidInput, NotFound
 from autopack_site.responses import error_response
 from autopack_site.strict_json import check_strings, parse_json
@@ -53,18 +56,10 @@ class _WrongType(Exception):
     pass
 
 
-def api_view(
-    *,
-    methods: tuple[str, ...],
-    write: bool = True,
-    body_optional: bool = False,
-    max_body=None,
-    dashboard: bool = False,
-):
+def api_view(*, methods: tuple[str, ...], write: bool = True, body_optional: bool = False, max_body=None):
     """Wrap a JSON view: method check, write protection, strict body, one transaction, error mapping.
 
-    The view reads the parsed body from `request.json`. With `dashboard`, an htmx request follows the
-    dashboard's rules instead, and its form fields (query parameters for DELETE) are the body.
+    The view reads the parsed body from `request.json`.
     """
 
     def decorator(view):
@@ -74,18 +69,6 @@ def api_view(
                 return error_response(405, f"Method {request.method} not allowed here", {}, Allow=", ".join(methods))
             if not write:
                 return _call(view, request, *args, owns_transaction=False, **kwargs)
-            if dashboard and request.headers.get("HX-Request") == "true":
-                refusal = refuse_dashboard_write(request)
-                if refusal is not None:
-                    return refusal
-                fields = request.POST if request.method == "POST" else request.GET
-                request.json = {key: fields.get(key) for key in fields}
-                try:
-                    check_strings(request.json)
-                except InvalidInput as exc:
-                    return error_response(400, exc.message, exc.details)
-                with transaction.atomic():
-                    return _call(view, request, *args, owns_transaction=True, **kwargs)
             refusal = refuse_write(request)
             if refusal is not None:
                 return refusal
@@ -123,3 +106,59 @@ def _status(exc: DomainError) -> int:
         if isinstance(exc, kind):
             return status
     return 400
+
+
+# Where a refused dashboard change is said: beside what it would have changed (the id of htmx's
+# target, or of the control itself, plus "-error").
+TRIGGER_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,120}")
+REFUSAL = '<span id="{}" class="form-error" role="alert" hx-swap-oob="true">Not done: {}</span>'
+
+
+def dashboard_form(*, methods: tuple[str, ...]):
+    """Wrap an HTML view that makes a dashboard change: htmx from our pages, form fields as the body.
+
+    The dashboard's write rules (autopack_site.access), then one transaction. The view reads the
+    fields from `request.form` and answers a fragment. A refusal, by the rules or by a service,
+    answers 200 with nothing swapped but the reason, put out of band into the element whose id is the
+    target's (or the asking control's) plus "-error": the page keeps what it shows, and the person
+    reads why in place.
+    Cookies do not survive the editors' sandboxed frame, so there is no CSRF cookie; the rules above
+    stand in for it.
+    """
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method not in methods:
+                return error_response(405, f"Method {request.method} not allowed here", {}, Allow=", ".join(methods))
+            refusal = dashboard_refusal(request)
+            if refusal is not None:
+                return refused(request, refusal)
+            fields = request.POST if request.method == "POST" else request.GET
+            request.form = {key: fields.get(key) for key in fields}
+            try:
+                check_strings(request.form)
+            except InvalidInput as exc:
+                return refused(request, exc.message)
+            with transaction.atomic():
+                try:
+                    return view(request, *args, **kwargs)
+                except DomainError as exc:
+                    transaction.set_rollback(True)
+                    reasons = "; ".join(f"{field}: {reason}" for field, reason in exc.details.items())
+                    return refused(request, f"{exc.message} ({reasons})" if reasons else exc.message)
+
+        return csrf_exempt(wrapper)
+
+    return decorator
+
+
+def refused(request, message: str) -> HttpResponse:
+    """Nothing swapped; the reason goes beside the control that asked (or into the page's own box)."""
+    target = request.headers.get("HX-Target") or request.headers.get("HX-Trigger") or ""
+    box = f"{target}-error" if TRIGGER_ID.fullmatch(target) else "dashboard-error"
+    response = HttpResponse(format_html(REFUSAL, box, message))
+    response["HX-Reswap"] = "none"
+    # Lets the page tell a refusal from a change that went through, without reading the body.
+    response["X-Refused"] = "true"
+    return response

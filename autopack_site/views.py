@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseClientRefresh
 
-from autopack_site.api import NO_BODY, api_view
+from autopack_site.api import NO_BODY, api_view, dashboard_form
 from autopack_site.contract import EmptyBody, validate_body
 from autopack_site.demo import remove_demo_data
 from autopack_site.openapi import openapi_spec
@@ -29,16 +29,20 @@ def api_docs(request):
     return render(request, "api_docs.html", {"spec": spec, "operations": operations})
 
 
-@api_view(methods=("POST",), body_optional=True, dashboard=True)
+@api_view(methods=("POST",), body_optional=True)
 def remove_demo(request):
-    """Delete all demo data; from the dashboard, the page then reloads without it."""
+    """Delete all demo data."""
     if request.json is not NO_BODY:
         validate_body(EmptyBody, request.json, "Invalid request")
-    who = request.user.get_username() if request.user.is_authenticated else ("dashboard" if request.htmx else "api")
-    removed = remove_demo_data(removed_by=who)
-    if request.htmx:
-        return HttpResponseClientRefresh()
+    removed = remove_demo_data(removed_by=request.user.get_username() if request.user.is_authenticated else "api")
     return JsonResponse({"removed_runs": removed.runs, "removed_calls": removed.events})
+
+
+@dashboard_form(methods=("POST",))
+def remove_demo_form(request):
+    """The dashboard's "Remove demo data": the same service; the page then reloads without it."""
+    remove_demo_data(removed_by=request.user.get_username() if request.user.is_authenticated else "dashboard")
+    return HttpResponseClientRefresh()
 
 
 @require_GET

@@ -9,5 +9,6 @@ api_urlpatterns = [
 
 dashboard_urlpatterns = [
     path("dashboard/notes/list", views.notes_list, name="notes-list"),
+    path("dashboard/forms/note", views.note_form, name="note-form"),
     path("dashboard/runs/<id:run_id>/context.txt", views.context_txt, name="run-context"),
 ]

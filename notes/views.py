@@ -4,7 +4,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from autopack_site.api import api_view
+from autopack_site.api import api_view, dashboard_form
 from autopack_site.contract import validate_body
 from autopack_site.queries import query_id
 from notes.context import run_context_text
@@ -16,14 +16,18 @@ from runs.models import Run
 RECENT_NOTES = 10
 
 
-@api_view(methods=("POST",), dashboard=True)
+@dashboard_form(methods=("POST",))
+def note_form(request):
+    """A note left on the dashboard: the same service as the JSON view, answered as the notes list."""
+    body = validate_body(HumanNoteIn, request.form, "Invalid note")
+    added = add_note(text=body.note, run_id=body.run_id or None, author=_author(request))
+    return render(request, "notes/panel.html#notes", notes_context(body.run_id or None) | {"just_added": added})
+
+
+@api_view(methods=("POST",))
 def human_notes(request):
     body = validate_body(HumanNoteIn, request.json, "Invalid note")
-    run_id = body.run_id or None
-    author = request.user.get_username() if request.user.is_authenticated else ""
-    added = add_note(text=body.note, run_id=run_id, author=author)
-    if request.htmx:
-        return render(request, "notes/panel.html#notes", notes_context(run_id) | {"just_added": added})
+    added = add_note(text=body.note, run_id=body.run_id or None, author=_author(request))
     return JsonResponse(
         {
             "message": "Note added successfully",
@@ -34,6 +38,10 @@ def human_notes(request):
             "file_error": added.file_error or None,
         }
     )
+
+
+def _author(request) -> str:
+    return request.user.get_username() if request.user.is_authenticated else ""
 
 
 def helpers_context(run: Run | None) -> dict:

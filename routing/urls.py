@@ -12,4 +12,5 @@ dashboard_urlpatterns = [
     path("dashboard/models/panel", views.mapping_panel, name="mapping-panel"),
     path("dashboard/models/status", views.mapping_status, name="mapping-status"),
     path("dashboard/models/cell", views.mapping_cell, name="mapping-cell"),
+    path("dashboard/forms/override", views.override_form, name="override-form"),
 ]

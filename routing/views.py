@@ -6,7 +6,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from autopack_site import clock
-from autopack_site.api import api_view
+from autopack_site.api import api_view, dashboard_form
 from autopack_site.contract import validate_body
 from autopack_site.errors import CONFIG_BROKEN, InvalidInput, NotFound
 from autopack_site.queries import query_id
@@ -75,7 +75,20 @@ def _change_override(request, body) -> tuple[OverrideReset, str]:
     return change, f"{scope} model mapping reset" if removed else f"No {change.scope} override to reset"
 
 
-@api_view(methods=("POST", "DELETE"), dashboard=True)
+@dashboard_form(methods=("POST", "DELETE"))
+def override_form(request):
+    """A cell changed on the mapping panel: the same service as the JSON view, answered as the cell."""
+    change, _ = _change_override(request, request.form)
+    context = mapping_context(change.run_id or None, change.scope)
+    if context["config_error"]:
+        raise ConfigError("models.yaml", context["problems"])
+    cell = _find_cell(context, change.role, change.category or "general", change.complexity or "medium")
+    if cell is None:
+        return HttpResponse(status=204)
+    return render(request, "routing/mapping.html#cell", {**context, "cell": cell})
+
+
+@api_view(methods=("POST", "DELETE"))
 def override(request):
     change, message = _change_override(request, request.json)
     keys = change.model_dump() | {"model": getattr(change, "model", "")}
@@ -84,8 +97,6 @@ def override(request):
         return error_response(503, CONFIG_BROKEN, dict(context["problems"]))
     wanted = (keys["role"], keys["category"] or "general", keys["complexity"] or "medium")
     cell = _find_cell(context, *wanted)
-    if request.htmx and cell is not None:
-        return render(request, "routing/mapping.html#cell", {**context, "cell": cell})
     # The original's answer (message and the keys as sent), then the cell they land in, when the file names it.
     answer = {"message": message, **{k: keys[k] for k in ORIGINAL_KEYS}}
     if cell is not None:

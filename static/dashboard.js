@@ -71,19 +71,12 @@
   }
 
   // A refused dashboard change answers JSON {error, details}: say it where the change was made.
+  // Refused changes come back as HTML that htmx places itself (beside the control, out of band).
+  // What is left is a cell's choices that could not be fetched (the server away, say).
   function showRefusal(event) {
-    var box = event.detail.elt.closest && event.detail.elt.closest("[data-refusal-box]");
-    if (box) {
-      var said = "Not done";
-      try { said += ": " + JSON.parse(event.detail.xhr.responseText).error; } catch (e) { /* not JSON */ }
-      box.querySelector("[data-form-error]").textContent = said;
-      return;
-    }
     var cell = event.detail.elt.closest && event.detail.elt.closest("[data-cell]");
     if (!cell) return;
-    var message = event.detail.requestConfig && event.detail.requestConfig.verb === "get" ? "Could not load the choices" : "Not saved";
-    try { message += ": " + JSON.parse(event.detail.xhr.responseText).error; } catch (e) { /* not JSON */ }
-    cell.querySelector(".cell-error").textContent = message;
+    cell.querySelector(".cell-error").textContent = "Could not load the choices (HTTP " + event.detail.xhr.status + ")";
   }
 
   // The mapping strip names the window the usage panel shows: its poll asks for that panel's period.
@@ -105,13 +98,12 @@
       text.addEventListener("input", sync);
       form.addEventListener("htmx:afterRequest", function (event) {
         if (event.detail.elt !== form) return;
-        if (event.detail.successful) {
+        // A refusal answers with its reason already in place (X-Refused): keep what was typed.
+        if (event.detail.successful && !event.detail.xhr.getResponseHeader("X-Refused")) {
           form.reset();
           error.textContent = "";
-        } else {
-          var message = "Not saved";
-          try { message = "Not saved: " + JSON.parse(event.detail.xhr.responseText).error; } catch (e) { /* not JSON */ }
-          error.textContent = message;
+        } else if (!event.detail.successful) {
+          error.textContent = "Not saved (HTTP " + event.detail.xhr.status + ")";
         }
         sync();
       });

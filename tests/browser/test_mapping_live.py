@@ -16,6 +16,9 @@ def routing(models_config):
 
 def change(cell, model):
     cell.get_by_role("button", name="Change").click()
+    cell.locator("select").wait_for()
+    # htmx wires the new form up as the swap settles; a person is never faster than that, a script is.
+    cell.page.wait_for_timeout(200)
     cell.locator("select").select_option(model)
 
 
@@ -53,7 +56,7 @@ def test_a_refused_change_says_why_in_its_cell(page, live_server, routing, model
     expect(cell.locator("select")).to_be_visible()
     models_config({"models": "not a mapping"})
     cell.locator("select").select_option("o3")
-    expect(cell.locator(".cell-error")).to_contain_text("Not saved: config/models.yaml has problems")
+    expect(cell.locator(".cell-error")).to_contain_text("Not done: config/models.yaml has problems")
     assert not ModelOverride.objects.exists()
 
 

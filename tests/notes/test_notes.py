@@ -101,7 +101,7 @@ def test_concurrent_appends_never_interleave(notes_path):
 
 def test_the_dashboard_form_saves_a_note_and_returns_the_list(client, api, notes_path):
     api.start(plan())
-    response = client.post("/dashboard/human-notes", {"note": "From the form", "run_id": "run-1"}, headers=HTMX)
+    response = client.post("/dashboard/forms/note", {"note": "From the form", "run_id": "run-1"}, headers=HTMX)
     assert response.status_code == 200
     page = response.content.decode()
     assert 'id="notes-list"' in page and "From the form" in page and "waiting for the next call" in page
@@ -110,10 +110,21 @@ def test_the_dashboard_form_saves_a_note_and_returns_the_list(client, api, notes
 
 def test_a_forged_cross_site_note_is_refused(client, notes_path):
     assert client.post("/dashboard/human-notes", {"note": "forged"}).status_code == 415
+    assert client.post("/dashboard/forms/note", {"note": "forged"})["X-Refused"] == "true"
     forged = client.post(
-        "/dashboard/human-notes", {"note": "forged"}, headers={"HX-Request": "true", "Origin": "http://evil.example"}
+        "/dashboard/forms/note", {"note": "forged"}, headers={"HX-Request": "true", "Origin": "http://evil.example"}
     )
-    assert forged.status_code == 403
+    assert forged["X-Refused"] == "true" and forged["HX-Reswap"] == "none"
+    assert not HumanNote.objects.exists()
+
+
+def test_a_refused_note_says_why_beside_the_form_and_keeps_the_list(client, api, notes_path):
+    response = client.post(
+        "/dashboard/forms/note", {"note": "   ", "run_id": "run-1"}, headers={**HTMX, "HX-Target": "notes-list"}
+    )
+    assert response.status_code == 200 and response["HX-Reswap"] == "none" and response["X-Refused"] == "true"
+    page = response.content.decode()
+    assert page.startswith('<span id="notes-list-error" class="form-error" role="alert" hx-swap-oob="true">Not done:')
     assert not HumanNote.objects.exists()
 
 

@@ -144,7 +144,12 @@ def test_a_broken_config_is_503_with_its_problems(client, models_config):
 
 
 def post_form(client, data, **headers):
-    return client.post("/dashboard/models/override", data, headers=headers)
+    return client.post("/dashboard/forms/override", data, headers=headers)
+
+
+def refused(response) -> bool:
+    """A refused dashboard change: nothing swapped, the reason put beside the control."""
+    return response.status_code == 200 and response.get("X-Refused") == "true" and response["HX-Reswap"] == "none"
 
 
 def test_a_dashboard_change_with_htmx_and_our_origin_saves_and_returns_the_cell(client, routing):
@@ -159,18 +164,20 @@ def test_a_dashboard_change_with_htmx_and_our_origin_saves_and_returns_the_cell(
 
 def test_a_cross_site_form_post_is_refused(client, routing):
     form = {"role": "builder", "category": "docs", "complexity": "low", "model": "o3"}
-    assert post_form(client, form).status_code == 415  # no HX-Request: the API's rules, JSON only
-    assert post_form(client, form, **{"HX-Request": "true", "Origin": "http://evil.example"}).status_code == 403
-    assert post_form(client, form, **{"HX-Request": "true"}).status_code == 403
-    assert post_form(client, form, **{"HX-Request": "true", "Origin": "null"}).status_code == 403
+    assert refused(post_form(client, form))  # no HX-Request: not from our pages
+    assert refused(post_form(client, form, **{"HX-Request": "true", "Origin": "http://evil.example"}))
+    assert refused(post_form(client, form, **{"HX-Request": "true"}))
+    assert refused(post_form(client, form, **{"HX-Request": "true", "Origin": "null"}))
+    # The JSON endpoint takes no form either.
+    assert client.post("/dashboard/models/override", form, headers=HTMX).status_code == 415
     assert not ModelOverride.objects.exists()
 
 
 def test_a_dashboard_change_from_another_machine_needs_a_staff_login(client, admin_client, routing):
     form = {"role": "builder", "category": "docs", "complexity": "low", "model": "o3"}
-    remote = client.post("/dashboard/models/override", form, headers=HTMX, REMOTE_ADDR="10.0.0.8")
-    assert remote.status_code == 403
-    staff = admin_client.post("/dashboard/models/override", form, headers=HTMX, REMOTE_ADDR="10.0.0.8")
+    remote = client.post("/dashboard/forms/override", form, headers=HTMX, REMOTE_ADDR="10.0.0.8")
+    assert refused(remote) and "need a loopback client or a staff login" in remote.content.decode()
+    staff = admin_client.post("/dashboard/forms/override", form, headers=HTMX, REMOTE_ADDR="10.0.0.8")
     assert staff.status_code == 200
     assert OverrideChange.objects.get().changed_by == "admin"
 
@@ -178,16 +185,23 @@ def test_a_dashboard_change_from_another_machine_needs_a_staff_login(client, adm
 def test_a_dashboard_reset_uses_query_parameters_like_htmx(client, routing):
     post_form(client, {"role": "builder", "category": "docs", "complexity": "low", "model": "o3"}, **HTMX)
     response = client.delete(
-        "/dashboard/models/override?scope=global&role=builder&category=docs&complexity=low", headers=HTMX
+        "/dashboard/forms/override?scope=global&role=builder&category=docs&complexity=low", headers=HTMX
     )
     assert response.status_code == 200 and not ModelOverride.objects.exists()
 
 
-def test_a_refused_dashboard_change_answers_json_the_page_can_show(client, routing):
+def test_a_refused_dashboard_change_says_why_in_its_cell(client, routing):
     response = post_form(
-        client, {"role": "builder", "category": "docs", "complexity": "low", "model": "gpt-99"}, **HTMX
+        client,
+        {"role": "builder", "category": "docs", "complexity": "low", "model": "gpt-99"},
+        **HTMX,
+        **{"HX-Target": "cell-builder-docs-low"},
     )
-    assert response.status_code == 400 and "unknown model" in response.json()["details"]["model"]
+    assert refused(response)
+    page = response.content.decode()
+    assert page.startswith('<span id="cell-builder-docs-low-error" class="form-error" role="alert" hx-swap-oob="true">')
+    assert "unknown model &#x27;gpt-99&#x27;" in page
+    assert not ModelOverride.objects.exists()
 
 
 # --- the panel -----------------------------------------------------------------------------------
@@ -264,9 +278,9 @@ def test_a_global_override_with_a_run_id_is_refused(api, routing):
 def test_with_an_api_key_set_dashboard_changes_need_a_staff_login(client, admin_client, routing, settings):
     settings.AUTOPACK_API_KEY = "secret"
     form = {"role": "builder", "category": "docs", "complexity": "low", "model": "o3"}
-    assert post_form(client, form, **HTMX).status_code == 403
-    assert post_form(client, form, **HTMX, **{"X-API-Key": "secret"}).status_code == 200
-    assert admin_client.post("/dashboard/models/override", form, headers=HTMX).status_code == 200
+    assert refused(post_form(client, form, **HTMX))
+    assert not refused(post_form(client, form, **HTMX, **{"X-API-Key": "secret"}))
+    assert not refused(admin_client.post("/dashboard/forms/override", form, headers=HTMX))
 
 
 @pytest.mark.parametrize(

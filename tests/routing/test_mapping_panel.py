@@ -50,7 +50,7 @@ def test_change_fetches_one_cell_with_the_catalog_grouped_by_provider(client, ro
     assert page.count("<select") == 1 and 'id="select-builder-docs-low" name="model" autofocus' in page
     assert '<optgroup label="anthropic">' in page and '<optgroup label="google">' in page
     assert re.findall(r"<option selected>([^<]+)</option>", page) == ["gpt-4o-mini"]
-    assert 'hx-post="/dashboard/models/override"' in page and 'name="run_id"' not in page
+    assert 'hx-post="/dashboard/forms/override"' in page and 'name="run_id"' not in page
     assert ">Cancel</button>" in page
 
 

@@ -74,7 +74,7 @@ def test_demo_calls_carry_routing_decisions_like_real_ones(real_usage):
 def test_demo_remove_deletes_all_of_it_and_leaves_every_real_figure_as_it_was(real_usage, client):
     before = real_figures()
     call_command("demo")
-    client.post("/dashboard/human-notes", {"note": "demo note", "run_id": "demo-run-001"}, headers=HTMX)
+    client.post("/dashboard/forms/note", {"note": "demo note", "run_id": "demo-run-001"}, headers=HTMX)
     call_command("demo", "--remove")
     assert not Run.objects.filter(is_demo=True).exists()
     assert not LlmUsageEvent.objects.filter(is_demo=True).exists()
@@ -88,7 +88,7 @@ def test_the_dashboard_labels_demo_data_and_offers_to_remove_it(real_usage, clie
     call_command("demo")
     page = client.get("/dashboard/?run=demo-run-001").content.decode()
     assert "Demo data</span> The demo run and" in page
-    assert "Remove demo data…" in page and 'hx-post="/dashboard/demo/remove"' in page
+    assert "Remove demo data…" in page and 'hx-post="/dashboard/forms/remove-demo"' in page
     assert "demo-run-001 — PHASE_EXECUTION (demo data)" in page
     run_page = client.get("/dashboard/runs/demo-run-001/").content.decode()
     assert '<span class="badge demo">Demo data</span>' in run_page
@@ -102,7 +102,7 @@ def test_the_dashboard_labels_demo_data_and_offers_to_remove_it(real_usage, clie
 def test_the_dashboards_remove_button_removes_it_and_reloads_the_page(real_usage, client):
     before = real_figures()
     call_command("demo")
-    response = client.post("/dashboard/demo/remove", headers=HTMX)
+    response = client.post("/dashboard/forms/remove-demo", headers=HTMX)
     assert response.status_code == 200 and response["HX-Refresh"] == "true"
     assert not Run.objects.filter(is_demo=True).exists()
     assert real_figures() == before
@@ -111,8 +111,10 @@ def test_the_dashboards_remove_button_removes_it_and_reloads_the_page(real_usage
 
 def test_removing_demo_data_from_another_site_is_refused(real_usage, client):
     call_command("demo")
-    response = client.post("/dashboard/demo/remove", headers={"HX-Request": "true", "Origin": "https://evil.example"})
-    assert response.status_code == 403
+    response = client.post(
+        "/dashboard/forms/remove-demo", headers={"HX-Request": "true", "Origin": "https://evil.example"}
+    )
+    assert response["X-Refused"] == "true"
     assert Run.objects.filter(is_demo=True).exists()
 
 
