@@ -34,6 +34,11 @@ class Progress:
         return level_for(self.token_utilization)
 
     @property
+    def token_threshold(self) -> int | None:
+        """The percentage of the cap the run is past, for a danger or warning level."""
+        return {"danger": DANGER_PERCENT, "warning": WARNING_PERCENT}.get(self.token_level)
+
+    @property
     def tokens_over_cap(self) -> int:
         return max(0, self.run.tokens_used - self.run.token_cap)
 
@@ -64,13 +69,18 @@ class Progress:
         }
 
 
+# A usage bar turns amber above WARNING_PERCENT of its cap, red above DANGER_PERCENT, and says
+# "exceeded" at 100%: for run token caps and provider quotas alike.
+WARNING_PERCENT, DANGER_PERCENT = 80, 90
+
+
 def level_for(percent: float) -> str:
-    """Colour level of a usage bar: warning above 80%, danger above 90%, exceeded at 100%."""
+    """Colour level of a usage bar (see WARNING_PERCENT and DANGER_PERCENT)."""
     if percent >= 100:
         return "exceeded"
-    if percent > 90:
+    if percent > DANGER_PERCENT:
         return "danger"
-    if percent > 80:
+    if percent > WARNING_PERCENT:
         return "warning"
     return "ok"
 

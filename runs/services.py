@@ -11,7 +11,7 @@ from django.db.models import Count, Q, Sum
 
 from autopack_site import clock
 from autopack_site.errors import Conflict, InvalidInput, NotFound
-from autopack_site.fields import INT_MAX, MAX_PHASES, MAX_TOKENS
+from autopack_site.limits import DESCRIPTION_CHARS, INT_MAX, KEY_CHARS, MAX_PHASES, MAX_TOKENS, NAME_CHARS
 from runs.models import Phase, PhaseIssue, Run, Tier, UnclaimedUsage
 from runs.payloads import IssueSpec, PhaseReport, PhaseSpec, RunSpec, TierSpec
 from runs.states import (
@@ -49,16 +49,16 @@ RUN_SETTING_RULES = {
     "token_cap": {"minimum": 1, "maximum": MAX_TOKENS},
     "max_phases": {"minimum": 1, "maximum": MAX_PHASES},
     "max_duration_minutes": {"minimum": 1, "maximum": INT_MAX},
-    "failure_reason": {"max_length": 10_000},
+    "failure_reason": {"max_length": DESCRIPTION_CHARS},
 }
 TIER_FIELD_RULES = {
-    "name": {"required": True, "max_length": 200},
-    "description": {"max_length": 10_000},
+    "name": {"required": True, "max_length": NAME_CHARS},
+    "description": {"max_length": DESCRIPTION_CHARS},
 }
 PHASE_FIELD_RULES = {
-    "name": {"required": True, "max_length": 200},
-    "description": {"max_length": 10_000},
-    "task_category": {"max_length": 100},
+    "name": {"required": True, "max_length": NAME_CHARS},
+    "description": {"max_length": DESCRIPTION_CHARS},
+    "task_category": {"max_length": KEY_CHARS},
     "complexity": {"choices": ("", *COMPLEXITIES)},
     "builder_mode": {"max_length": 100},
 }

@@ -16,10 +16,10 @@ from django.db.models import Count, Max, Q, Sum
 
 from autopack_site import clock
 from autopack_site.errors import InvalidInput
-from routing.config import ConfigError, get_config, pricing_catalog
+from routing.config import ROLES, ConfigError, get_config, pricing_catalog
 from runs.models import Run
 from runs.progress import level_for
-from usage.models import CORE_ROLES, LlmUsageEvent, RunUsageBucket, UsageBucket
+from usage.models import LlmUsageEvent, RunUsageBucket, UsageBucket
 
 PERIODS = {"day": dt.timedelta(hours=24), "week": dt.timedelta(days=7), "month": dt.timedelta(days=30)}
 HOUR, DAY = dt.timedelta(hours=1), dt.timedelta(days=1)
@@ -159,7 +159,7 @@ def usage_summary(period: str, *, now: dt.datetime | None = None) -> dict:
         for target in (
             providers[provider],
             models[(provider, model)],
-            roles["core" if role in CORE_ROLES else "aux"],
+            roles["core" if role in ROLES else "aux"],
         ):
             for key in SUMS:
                 target[key] += sums[key]

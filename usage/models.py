@@ -7,8 +7,6 @@ of which `reasoning_tokens` was reasoning; `total_tokens` = prompt + completion 
 
 from django.db import models
 
-CORE_ROLES = ("builder", "auditor")
-
 
 class LlmUsageEvent(models.Model):
     provider = models.CharField(max_length=50)

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET
 
 from runs.models import Run
 from usage.aggregation import (
+    PERIODS,
     daily_tokens_by_provider,
     demo_summary,
     period_or_default,
@@ -57,7 +58,7 @@ def usage_context(period: str, *, version: str | None = None) -> dict:
         row["url"], row["is_demo"] = links.get(row["run_id"], (None, False))
     return {
         "period": period,
-        "periods": ("day", "week", "month"),
+        "periods": tuple(PERIODS),
         "summary": summary,
         "top_models": summary["models"][:5],
         "top_runs": top["runs"],
