@@ -407,3 +407,11 @@ def pricing_catalog() -> dict[str, ModelInfo]:
         return get_config().models
     except ConfigError:
         return builtin_config().models
+
+
+def config_stamp() -> int:
+    """When models.yaml last changed (0 when it cannot be read): part of what polls compare."""
+    try:
+        return Path(settings.AUTOPACK_MODELS_CONFIG).stat().st_mtime_ns
+    except OSError:
+        return 0

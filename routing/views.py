@@ -1,5 +1,6 @@
 """Model mapping over JSON (the original's contract) and as the dashboard's panel."""
 
+from django.db import connection
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.http import urlencode
@@ -11,13 +12,14 @@ from autopack_site.contract import validate_body
 from autopack_site.errors import CONFIG_BROKEN, InvalidInput, NotFound
 from autopack_site.queries import query_id
 from autopack_site.responses import error_response
-from routing.config import COMPLEXITIES, ROLES, ConfigError, get_config
-from routing.models import ModelOverride, OverrideChange
-from routing.quotas import ADJECTIVE, provider_states
+from routing.config import COMPLEXITIES, ROLES, ConfigError, config_stamp, get_config
+from routing.models import ModelOverride, OverrideChange, ProviderCooldown
+from routing.quotas import ADJECTIVE, forget_cached_states, provider_states
 from routing.requests import OverrideReset, OverrideSet
 from routing.services import model_matrix, reset_override, set_override
 from runs.models import Run
 from usage.aggregation import PERIODS, period_or_default
+from usage.models import LlmUsageEvent
 
 ORIGINAL_KEYS = ("role", "category", "complexity", "model", "scope")
 # What mapping_context adds to a cell for the panel's markup; never part of a JSON answer.
@@ -108,7 +110,7 @@ def override(request):
     return JsonResponse(answer)
 
 
-def mapping_context(run_id: str | None, scope: str) -> dict:
+def mapping_context(run_id: str | None, scope: str, *, version: str | None = None) -> dict:
     """Everything the mapping panel shows; a broken config gives the error instead of the matrix.
 
     In global scope the cells show global overrides and the YAML only: a run's overrides belong to
@@ -164,6 +166,7 @@ def mapping_context(run_id: str | None, scope: str) -> dict:
         "strip": [_strip_entry(state, now) for _, state in sorted(states.items())],
         "changes": list(OverrideChange.objects.all()[:8]),
         "cells": matrix["cells"],
+        "mapping_version": version or mapping_version(),
     }
 
 
@@ -204,9 +207,10 @@ def _strip_entry(state, now) -> dict:
     return {"provider": state.provider, "status": status, "note": note, "by_window": by_window}
 
 
-def _panel_context(request) -> dict:
+def _panel_context(request, *, version: str | None = None) -> dict:
     period, _ = period_or_default(request.GET.get("period"))
-    return {**mapping_context(query_id(request, "run"), request.GET.get("scope", "global")), "period": period}
+    context = mapping_context(query_id(request, "run"), request.GET.get("scope", "global"), version=version)
+    return {**context, "period": period}
 
 
 @require_GET
@@ -214,10 +218,36 @@ def mapping_panel(request):
     return render(request, "routing/mapping.html#panel", _panel_context(request))
 
 
+def mapping_version() -> str:
+    """Changes whenever the strip or a badge may have: an override or a cooldown changed, a call was
+    recorded (quotas move), models.yaml changed, or a minute passed (windows roll, cooldowns end).
+
+    One query.
+    """
+    changes, cooldowns, events = (m._meta.db_table for m in (OverrideChange, ProviderCooldown, LlmUsageEvent))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT max(id) FROM {changes}), (SELECT count(*) FROM {cooldowns}), "  # noqa: S608
+            f"(SELECT max(updated_at) FROM {cooldowns}), (SELECT max(id) FROM {events})"
+        )
+        row = cursor.fetchone()
+    stamp = "-".join(str(value) for value in row).replace(" ", "T")
+    return f"{stamp}.{config_stamp()}.{int(clock.now().timestamp()) // 60}"
+
+
 @require_GET
 def mapping_status(request):
-    """The poll: the provider strip and each cell's badges, out of band; never a cell's form or buttons."""
-    context = _panel_context(request)
+    """The poll: the provider strip and each cell's badges, out of band; never a cell's form or buttons.
+
+    An empty 204 from one query while nothing they show can have changed since `v`.
+    """
+    period, _ = period_or_default(request.GET.get("period"))
+    version = mapping_version()
+    if request.GET.get("v") == f"{period}:{version}":
+        return HttpResponse(status=204)
+    # The answer stands until the version moves again: it must not show quota reads cached before it.
+    forget_cached_states()
+    context = _panel_context(request, version=version)
     if context["config_error"]:
         return HttpResponse(status=204)
     return render(request, "routing/mapping.html#status", {**context, "oob": True})

@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from autopack_site import clock
 from notes.services import add_note
 from routing.quotas import forget_cached_states
+from routing.router import forget_cached_overrides
 from runs.models import Run
 from tests.conftest import plan
 from tests.routing.conftest import ROUTING
@@ -59,6 +60,7 @@ FRAGMENTS = {
     "usage panel, unchanged": ("/dashboard/usage/panel", {"v": "{usage_version}"}, 204),
     "usage panel": ("/dashboard/usage/panel", {}, 200),
     "usage panel, a day": ("/dashboard/usage/panel", {"period": "day"}, 200),
+    "mapping status, unchanged": ("/dashboard/models/status", {"v": "{mapping_version}"}, 204),
     "mapping status": ("/dashboard/models/status", {}, 200),
     "mapping status of a run": ("/dashboard/models/status", {"scope": "run", "run": "run-1"}, 200),
     "notes list of a run": ("/dashboard/notes/list", {"run": "run-1"}, 200),
@@ -82,11 +84,13 @@ PINNED = {
     # demo runs, the chart's buckets, the demo totals and whether any demo run exists.
     "usage panel": 12,
     "usage panel, a day": 10,
-    # Uncached quota reads are nine of them (day, week and month totals, then cooldowns); in use they
-    # are cached for a few seconds. Then the overrides and their latest changes. The global scope
-    # reads the overrides twice today: a query to save, not to add to.
-    "mapping status": 12,
-    "mapping status of a run": 11,
+    # The version, then uncached quota reads (day, week and month totals, then cooldowns; in use
+    # cached for a few seconds), the overrides routing reads (cached too), the cells' own overrides
+    # and the latest changes.
+    "mapping status": 13,
+    "mapping status of a run": 13,
+    # Its version only: the latest override change, the cooldowns and the latest event, in one query.
+    "mapping status, unchanged": 1,
     "notes list of a run": 1,
     "notes list for every run": 1,
     # The runs' count, versions and latest activity: the list's version.
@@ -109,11 +113,19 @@ def test_every_polled_fragment_makes_a_fixed_number_of_queries(client, world, ph
         list_version = re.search(r"v=([^\"&]+)\"", runs_list).group(1)
         usage_panel = client.get("/dashboard/usage/panel").content.decode()
         usage_version = re.search(r"v=([^\"&]+)\"", usage_panel).group(1)
+        status = client.get("/dashboard/models/status", {"period": "week"}).content.decode()
+        mapping_version = re.search(r"v=(week:[^\"&]+)", status).group(1)
         counts = {}
         for name, (url, params, status) in FRAGMENTS.items():
-            versions = {"version": run.version, "list_version": list_version, "usage_version": usage_version}
+            versions = {
+                "version": run.version,
+                "list_version": list_version,
+                "usage_version": usage_version,
+                "mapping_version": mapping_version,
+            }
             params = {k: str(v).format(**versions) for k, v in params.items()}
             forget_cached_states()
+            forget_cached_overrides()
             with CaptureQueriesContext(connection) as queries:
                 response = client.get(url, params)
             assert response.status_code == status, (name, response.content[:300])

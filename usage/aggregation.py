@@ -9,14 +9,12 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 
-from django.conf import settings
 from django.db.models import Count, Max, Q, Sum
 
 from autopack_site import clock
 from autopack_site.errors import InvalidInput
-from routing.config import ROLES, ConfigError, get_config, pricing_catalog
+from routing.config import ROLES, ConfigError, config_stamp, get_config, pricing_catalog
 from runs.models import Run
 from runs.progress import level_for
 from usage.models import LlmUsageEvent, RunUsageBucket, UsageBucket
@@ -274,11 +272,7 @@ def usage_version() -> str:
     prune shows within that minute too.
     """
     last = LlmUsageEvent.objects.aggregate(last=Max("id"))["last"] or 0
-    try:
-        config = Path(settings.AUTOPACK_MODELS_CONFIG).stat().st_mtime_ns
-    except OSError:
-        config = 0
-    return f"{last}.{config}.{int(clock.now().timestamp()) // 60}"
+    return f"{last}.{config_stamp()}.{int(clock.now().timestamp()) // 60}"
 
 
 def demo_summary() -> dict | None:

@@ -72,8 +72,12 @@ def test_typing_survives_polls(framed, page):
 
 
 def test_a_mapping_change_in_the_frame_is_saved(framed):
-    framed.locator("#cell-builder-docs-medium").get_by_role("button", name="Change").click()
-    framed.locator("#cell-builder-docs-medium select").select_option("o4-mini")
+    cell = framed.locator("#cell-builder-docs-medium")
+    cell.get_by_role("button", name="Change").click()
+    cell.locator("select").wait_for()
+    # htmx wires the new form up as the swap settles; a person is never faster than that, a script is.
+    cell.page.wait_for_timeout(200)
+    cell.locator("select").select_option("o4-mini")
     expect(framed.locator("#cell-builder-docs-medium .badge.source")).to_have_text("global override")
     assert ModelOverride.objects.get().model == "o4-mini"
 

@@ -82,7 +82,8 @@ def test_a_cell_fragment_is_a_few_queries_whatever_the_overrides(client, api, ro
             assert client.get("/dashboard/models/cell", {**CELL, "edit": "1"}).status_code == 200
         counts.append(len(queries))
     # Uncached quota reads are eight of them and the overrides one; in use both are cached for a few seconds.
-    assert counts[0] == counts[1] <= 12
+    # Then the changes list and the status poll's version.
+    assert counts[0] == counts[1] <= 13
 
 
 def test_a_quota_redirect_is_marked_beside_the_model(client, routing):
@@ -122,7 +123,19 @@ def test_the_dashboards_strip_uses_the_usage_panels_period(client, api, routing)
 def test_the_poll_names_the_window_it_is_given(client, routing):
     page = client.get("/dashboard/models/status", {"period": "week"}).content.decode()
     assert "anthropic: 0% of its weekly cap" in strip(page)
-    assert page.count('hx-swap-oob="true"') == 1 + 18 and "<select" not in page and "<form" not in page
+    # The poller itself (with its new version), the strip and the 18 cells' badges.
+    assert page.count('hx-swap-oob="true"') == 2 + 18 and "<select" not in page and "<form" not in page
+
+
+def test_an_unchanged_status_poll_is_a_204_and_a_change_brings_it_back(client, api, routing):
+    page = client.get("/dashboard/models/status", {"period": "week"}).content.decode()
+    version = re.search(r"v=(week:[^\"&]+)", page).group(1)
+    assert client.get("/dashboard/models/status", {"period": "week", "v": version}).status_code == 204
+    # Another window asked for: the strip must be shown for it.
+    assert client.get("/dashboard/models/status", {"period": "day", "v": version}).status_code == 200
+    api.post("/dashboard/models/override", {**CELL, "model": "o3"})
+    changed = client.get("/dashboard/models/status", {"period": "week", "v": version})
+    assert changed.status_code == 200 and "global override" in changed.content.decode()
 
 
 def test_global_scope_never_shows_a_run_override(client, api, routing):
