@@ -13,9 +13,8 @@ from django.db import transaction
 from autopack_site import clock
 from routing.config import ConfigError
 from routing.llm_service import decision_record
-from routing.models import ModelOverride
 from routing.router import RoutingError, select
-from routing.services import reset_override
+from routing.services import reset_run_overrides
 from runs import services
 from runs.models import Phase, Run, UnclaimedUsage
 from runs.payloads import IssueSpec, PhaseReport, PhaseSpec, RunSpec, TierSpec
@@ -231,16 +230,7 @@ def remove_demo_data(*, removed_by: str = "demo --remove") -> DemoRemoval:
     are reset through the routing service, so the override log says so.
     """
     run_ids = list(Run.objects.select_for_update().filter(is_demo=True).values_list("run_id", flat=True))
-    for override in ModelOverride.objects.filter(run__run_id__in=run_ids).select_related("run"):
-        reset_override(
-            scope=override.scope,
-            role=override.role,
-            category=override.category,
-            complexity=override.complexity,
-            run_id=override.run.run_id,
-            changed_by=removed_by,
-            via="demo",
-        )
+    reset_run_overrides(run_ids=run_ids, changed_by=removed_by, via="demo")
     events, _ = LlmUsageEvent.objects.filter(is_demo=True).delete()
     RunUsageBucket.objects.filter(run_id__in=run_ids).delete()
     UnclaimedUsage.objects.filter(run_id__in=run_ids).delete()

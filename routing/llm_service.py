@@ -202,10 +202,10 @@ class LlmService:
         **options,
     ) -> CallResult:
         """Ask the Builder for a patch. The original's arguments and result, plus the decision and request id."""
-        user = _phase_text(phase_spec) + _guidance_text(project_rules, run_hints, run_context)
-        user += "\n\nFiles:\n" + _files_text(file_context or {})
-        messages = [{"role": "system", "content": BUILDER_PROMPT}, {"role": "user", "content": user}]
+        guidance = _guidance_text(project_rules, run_hints, run_context)
+        material = "Files:\n" + _files_text(file_context or {})
         options = _with_max_tokens(options, max_tokens)
+        messages = _agent_messages(BUILDER_PROMPT, phase_spec, guidance, material)
         result = self._run("builder", phase_spec, messages, run_id, phase_id, options, _builder_result)
         return CallResult(result, builder_messages=[])
 
@@ -222,10 +222,9 @@ class LlmService:
         **options,
     ) -> CallResult:
         """Ask the Auditor to review a patch. The original's arguments and result, plus the decision and request id."""
-        user = _phase_text(phase_spec) + _guidance_text(project_rules, run_hints, run_context)
-        user += "\n\nPatch:\n" + patch_content
-        messages = [{"role": "system", "content": AUDITOR_PROMPT}, {"role": "user", "content": user}]
+        guidance = _guidance_text(project_rules, run_hints, run_context)
         options = _with_max_tokens(options, max_tokens)
+        messages = _agent_messages(AUDITOR_PROMPT, phase_spec, guidance, "Patch:\n" + patch_content)
         result = self._run("auditor", phase_spec, messages, run_id, phase_id, options, _auditor_result)
         return CallResult(result, auditor_messages=[])
 
@@ -327,6 +326,14 @@ def _phase_text(spec: dict) -> str:
         if spec.get(key):
             lines.append(f"{key.replace('_', ' ').capitalize()}: {spec[key]}")
     return "\n".join(lines)
+
+
+def _agent_messages(system: str, phase_spec: dict, guidance: str, material: str) -> list[dict]:
+    """The Builder's or Auditor's prompt: the phase, the original's guidance, then what to work on."""
+    return [
+        {"role": "system", "content": system},
+        {"role": "user", "content": f"{_phase_text(phase_spec)}{guidance}\n\n{material}"},
+    ]
 
 
 def _with_max_tokens(options: dict, max_tokens: int | None) -> dict:

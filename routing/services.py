@@ -113,20 +113,25 @@ def delete_run(*, run_id: str, deleted_by: str = "", via: str) -> None:
     run = Run.objects.select_for_update().filter(run_id=run_id).first()
     if run is None:
         raise NotFound(f"Run '{run_id}' not found")
-    for override in ModelOverride.objects.filter(run=run).order_by("id"):
+    reset_run_overrides(run_ids=[run_id], changed_by=deleted_by, via=via)
+    had_notes = run.notes.exists()
+    runs_services.delete_run(run_id=run_id)
+    if had_notes:
+        rewrite_notes_file_on_commit()
+
+
+def reset_run_overrides(*, run_ids: list[str], changed_by: str, via: str) -> None:
+    """Reset every override of these runs, each logged, before the runs go."""
+    for override in ModelOverride.objects.filter(run__run_id__in=run_ids).select_related("run").order_by("id"):
         reset_override(
             scope=override.scope,
             role=override.role,
             category=override.category,
             complexity=override.complexity,
-            run_id=run_id,
-            changed_by=deleted_by,
+            run_id=override.run.run_id,
+            changed_by=changed_by,
             via=via,
         )
-    had_notes = run.notes.exists()
-    runs_services.delete_run(run_id=run_id)
-    if had_notes:
-        rewrite_notes_file_on_commit()
 
 
 def _log(action, override, run_id, old_model, new_model, changed_by, via, now) -> None:
