@@ -17,7 +17,7 @@ class HumanNoteAdmin(admin.ModelAdmin):
     list_display = ("created_at", "run", "text", "author", "delivered_at", "delivered_to", "file_error")
     list_filter = ("delivered_at",)
     search_fields = ("text", "run__run_id", "author")
-    readonly_fields = ("author", "created_at", "delivered_at", "delivered_to", "file_error")
+    readonly_fields = ("author", "created_at", "changed_at", "delivered_at", "delivered_to", "file_error")
     raw_id_fields = ("run",)
 
     def has_add_permission(self, request):

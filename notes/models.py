@@ -8,6 +8,8 @@ class HumanNote(models.Model):
     text = models.TextField()
     author = models.CharField(max_length=150, blank=True, default="")
     created_at = models.DateTimeField()
+    # Moved by every change the notes list shows (added, edited, delivered): the list's poll version.
+    changed_at = models.DateTimeField()
     # Set when a Builder or Auditor prompt carried the note; `delivered_to` names that call.
     delivered_at = models.DateTimeField(null=True, blank=True)
     delivered_to = models.CharField(max_length=300, blank=True, default="")

@@ -53,7 +53,8 @@ def add_note(*, text: str, run_id: str | None = None, author: str = "") -> Added
     _check_text(text)
     run = _find_run(run_id)
     with transaction.atomic():
-        note = HumanNote.objects.create(run=run, text=text, author=author, created_at=clock.now())
+        now = clock.now()
+        note = HumanNote.objects.create(run=run, text=text, author=author, created_at=now, changed_at=now)
     try:
         append_to_file(note_block(note))
     except OSError as exc:
@@ -69,8 +70,8 @@ def edit_note(*, note_id: int, text: str, run_id: str | None = None) -> HumanNot
     _check_text(text)
     run = _find_run(run_id)
     note = _lock_undelivered(note_id)
-    note.text, note.run = text, run
-    note.save(update_fields=["text", "run"])
+    note.text, note.run, note.changed_at = text, run, clock.now()
+    note.save(update_fields=["text", "run", "changed_at"])
     rewrite_file_on_commit(note_id=note.pk)
     return note
 
@@ -176,6 +177,7 @@ def notes_prompt(notes: list[HumanNote]) -> str:
 
 
 def mark_delivered(notes: list[HumanNote], *, call: str) -> None:
+    now = clock.now()
     HumanNote.objects.filter(pk__in=[n.pk for n in notes], delivered_at__isnull=True).update(
-        delivered_at=clock.now(), delivered_to=call[:300]
+        delivered_at=now, delivered_to=call[:300], changed_at=now
     )

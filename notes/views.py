@@ -1,5 +1,6 @@
 """Intervention helpers: notes to the agents and the run's context to copy into a chat."""
 
+from django.db.models import Count, Max
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
@@ -53,15 +54,35 @@ def helpers_context(run: Run | None) -> dict:
     }
 
 
-def notes_context(run_id: str | None) -> dict:
-    notes = HumanNote.objects.select_related("run")
-    notes = notes.filter(run__run_id=run_id) if run_id else notes.filter(run__isnull=True)
-    return {"notes": list(notes[:RECENT_NOTES]), "notes_run_id": run_id}
+def _scope(run_id: str | None):
+    notes = HumanNote.objects.all()
+    return notes.filter(run__run_id=run_id) if run_id else notes.filter(run__isnull=True)
+
+
+def notes_context(run_id: str | None, *, version: str | None = None) -> dict:
+    notes = _scope(run_id).select_related("run")
+    return {
+        "notes": list(notes[:RECENT_NOTES]),
+        "notes_run_id": run_id,
+        "notes_version": version or notes_version(run_id),
+    }
+
+
+def notes_version(run_id: str | None) -> str:
+    """Changes whenever the list may have: a note added, edited, delivered or withdrawn. One query."""
+    seen = _scope(run_id).aggregate(count=Count("id"), changed=Max("changed_at"))
+    changed = seen["changed"].timestamp() if seen["changed"] else 0
+    return f"{seen['count']}.{changed:.6f}"
 
 
 @require_GET
 def notes_list(request):
-    return render(request, "notes/panel.html#notes", notes_context(query_id(request, "run")))
+    """The list again, or an empty 204 (one query) when nothing it shows can have changed since `v`."""
+    run_id = query_id(request, "run")
+    version = notes_version(run_id)
+    if request.GET.get("v") == version:
+        return HttpResponse(status=204)
+    return render(request, "notes/panel.html#notes", notes_context(run_id, version=version))
 
 
 @require_GET

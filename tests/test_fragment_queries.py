@@ -63,6 +63,7 @@ FRAGMENTS = {
     "mapping status, unchanged": ("/dashboard/models/status", {"v": "{mapping_version}"}, 204),
     "mapping status": ("/dashboard/models/status", {}, 200),
     "mapping status of a run": ("/dashboard/models/status", {"scope": "run", "run": "run-1"}, 200),
+    "notes list of a run, unchanged": ("/dashboard/notes/list", {"run": "run-1", "v": "{notes_version}"}, 204),
     "notes list of a run": ("/dashboard/notes/list", {"run": "run-1"}, 200),
     "notes list for every run": ("/dashboard/notes/list", {}, 200),
     "runs list, unchanged": ("/dashboard/runs/list", {"v": "{list_version}"}, 204),
@@ -91,8 +92,11 @@ PINNED = {
     "mapping status of a run": 13,
     # Its version only: the latest override change, the cooldowns and the latest event, in one query.
     "mapping status, unchanged": 1,
-    "notes list of a run": 1,
-    "notes list for every run": 1,
+    # Its version only: the count of the run's notes and their latest change, in one query.
+    "notes list of a run, unchanged": 1,
+    # The version, then the latest notes.
+    "notes list of a run": 2,
+    "notes list for every run": 2,
     # The runs' count, versions and latest activity: the list's version.
     "runs list, unchanged": 1,
     # The version, the page of runs, their phase counts and their costs.
@@ -109,6 +113,7 @@ def test_every_polled_fragment_makes_a_fixed_number_of_queries(client, world, ph
         assert len(re.findall(r'<tbody id="phase-\d+"', page)) == phases
         notes = client.get("/dashboard/notes/list", {"run": "run-1"}).content.decode()
         assert "Keep the schema" in notes and "For every run" not in notes
+        notes_version = re.search(r"v=([^\"&]+)\"", notes).group(1)
         runs_list = client.get("/dashboard/runs/list").content.decode()
         list_version = re.search(r"v=([^\"&]+)\"", runs_list).group(1)
         usage_panel = client.get("/dashboard/usage/panel").content.decode()
@@ -122,6 +127,7 @@ def test_every_polled_fragment_makes_a_fixed_number_of_queries(client, world, ph
                 "list_version": list_version,
                 "usage_version": usage_version,
                 "mapping_version": mapping_version,
+                "notes_version": notes_version,
             }
             params = {k: str(v).format(**versions) for k, v in params.items()}
             forget_cached_states()

@@ -190,3 +190,37 @@ def test_context_txt_lists_the_runs_own_models_not_the_global_top(client, api, n
     text = client.get("/dashboard/runs/run-1/context.txt").content.decode()
     assert "Models in this run: gpt-4o-mini (5,050 tokens), gpt-4o (1,050 tokens)" in text
     assert "gpt-4.1" not in text
+
+
+def test_the_notes_poll_answers_204_until_a_note_is_added_edited_delivered_or_withdrawn(api, client, notes_path):
+    from notes.services import delete_note, edit_note, mark_delivered
+
+    api.start(plan())
+
+    def version():
+        page = client.get("/dashboard/notes/list", {"run": "run-1"}).content.decode()
+        return re.search(r"v=([^\"&]+)\"", page).group(1)
+
+    def poll(v):
+        return client.get("/dashboard/notes/list", {"run": "run-1", "v": v}).status_code
+
+    empty = version()
+    assert poll(empty) == 204
+    first = api.post("/dashboard/human-notes", {"note": "Keep the schema", "run_id": "run-1"}).json()["id"]
+    assert poll(empty) == 200
+    added = version()
+    # A note for every run is another list: this one does not move.
+    api.post("/dashboard/human-notes", {"note": "For every run"})
+    assert poll(added) == 204
+    edit_note(note_id=first, text="Keep the schema as it is", run_id="run-1")
+    assert poll(added) == 200
+    edited = version()
+    mark_delivered([HumanNote.objects.get(pk=first)], call="builder P1")
+    assert poll(edited) == 200
+    delivered = version()
+    second = api.post("/dashboard/human-notes", {"note": "Ask first", "run_id": "run-1"}).json()["id"]
+    with_second = version()
+    delete_note(note_id=second)
+    assert poll(with_second) == 200
+    # Back to the list a poller saw before the note was added: nothing to send it.
+    assert version() == delivered and poll(delivered) == 204
