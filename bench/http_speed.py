@@ -9,6 +9,7 @@ hx-trigger says "every"), so what is measured is what an open page asks for, wit
 import json
 import re
 import statistics
+import time
 from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 from itertools import cycle, islice
@@ -113,11 +114,20 @@ class Dashboard:
         }
         self.unchanged_poll = progress["page", LARGE_RUN[0]]
         self.changed_polls = {key: one_version_back(url) for key, url in progress.items()}
-        self.panel_polls = {}
+        self.panel_polls = self.current_panel_polls()
+
+    def current_panel_polls(self) -> dict:
+        """Each panel's poll as an open dashboard sends it now: with the version its last answer gave.
+
+        Versions that hold the minute (windows roll) move once a minute, so each round asks afresh.
+        """
+        urls = poll_urls(self.large, f"/dashboard/?run={LARGE_RUN[0]}")
+        polls = {}
         for name, marker in (("usage", "/usage/"), ("mapping", "/models/"), ("notes", "/notes/")):
-            url = next(u for u in dashboard_polls[LARGE_RUN[0]] if marker in u)
-            headers, status = unchanged_answer(large, url)
-            self.panel_polls[name] = (url, headers, status)
+            url = next(u for u in urls if marker in u)
+            headers, status = unchanged_answer(self.large, url)
+            polls[name] = (url, headers, status)
+        return polls
 
     def round(self) -> dict:
         large, small = self.large, self.small
@@ -131,7 +141,11 @@ class Dashboard:
         }
         for (where, run_id), url in self.changed_polls.items():
             figures[f"changed_{where}_{run_id}"] = wrk(large.url(url), WRK_ONE_AT_A_TIME, HTMX)
-        for name, (url, headers, _) in self.panel_polls.items():
+        for name in self.panel_polls:
+            # A load of wrk's 5 s must not cross into a new minute, where every versioned poll of it is stale.
+            if time.time() % 60 > 53:
+                time.sleep(60.5 - time.time() % 60)
+            url, headers, _ = self.current_panel_polls()[name]
             figures[f"{name}_poll"] = wrk(large.url(url), headers=headers)
         return figures
 

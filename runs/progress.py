@@ -1,11 +1,12 @@
 """Run progress as the dashboard and `/dashboard/runs/<id>/status` report it.
 
 A fixed number of queries whatever the run's size: its tiers, one aggregate over its phases, its
-current phase and the start times of the phases under way.
+current phase and the start times of the phases under way; none while the run's version stands.
 """
 
 from dataclasses import dataclass, field
 
+from django.core.cache import cache
 from django.db.models import Count, DurationField, F, Q, Sum
 
 from autopack_site import clock
@@ -97,6 +98,51 @@ def run_progress(run: Run, *, phases: list[Phase] | None = None) -> Progress:
     """
     if phases is not None:
         return _progress_from_phases(run, phases)
+    facts = _phase_facts(run)
+    progress = _progress(run, facts.tiers, total=facts.total, done=facts.done)
+    if facts.current is not None:
+        progress.current_phase = facts.current
+        progress.current_tier = next(t for t in facts.tiers if t.pk == facts.current.tier_id)
+    now = clock.now()
+    progress.elapsed_seconds = _elapsed(run, now)
+    if run.is_terminal:
+        progress.eta_seconds = 0
+    elif facts.mean_seconds is not None:
+        progress.eta_seconds = _eta(
+            facts.mean_seconds, [(now - start).total_seconds() for start in facts.running_since], facts.waiting
+        )
+    return progress
+
+
+@dataclass
+class _PhaseFacts:
+    """What progress needs from a run's tiers and phases: it changes only with the run's version."""
+
+    tiers: list
+    total: int
+    done: int
+    current: Phase | None
+    mean_seconds: float | None
+    running_since: list
+    waiting: int
+
+
+# Facts are kept per run version: any change to a tier or phase raises it, so a kept entry is never
+# stale, in this process or another. Status polls between changes then cost the run's row only.
+FACTS_SECONDS = 600
+
+
+def _phase_facts(run: Run) -> _PhaseFacts:
+    # The time of the last change too: a row id that a rolled-back transaction gave out may come again.
+    key = f"run-progress:{run.pk}:{run.version}:{run.updated_at.timestamp() if run.updated_at else 0}"
+    facts = cache.get(key)
+    if facts is None:
+        facts = _read_phase_facts(run)
+        cache.set(key, facts, FACTS_SECONDS)
+    return facts
+
+
+def _read_phase_facts(run: Run) -> _PhaseFacts:
     tiers = list(run.tiers.all())
     mine = Phase.objects.filter(run=run)
     unfinished = ~Q(state__in=FINISHED_PHASE_STATES)
@@ -109,19 +155,11 @@ def run_progress(run: Run, *, phases: list[Phase] | None = None) -> Progress:
         waiting=Count("id", filter=unfinished & Q(started_at__isnull=True)),
     )
     current = mine.filter(unfinished).order_by("tier__tier_index", "tier_id", "phase_index", "id").first()
-    progress = _progress(run, tiers, total=figures["total"], done=figures["done"])
-    if current is not None:
-        progress.current_phase = current
-        progress.current_tier = next(t for t in tiers if t.pk == current.tier_id)
-    now = clock.now()
-    progress.elapsed_seconds = _elapsed(run, now)
-    if run.is_terminal:
-        progress.eta_seconds = 0
-    elif figures["timed"]:
+    mean, running = None, []
+    if figures["timed"] and not run.is_terminal:
         mean = figures["time_spent"].total_seconds() / figures["timed"]
-        running = mine.filter(unfinished, started_at__isnull=False).values_list("started_at", flat=True)
-        progress.eta_seconds = _eta(mean, [(now - start).total_seconds() for start in running], figures["waiting"])
-    return progress
+        running = list(mine.filter(unfinished, started_at__isnull=False).values_list("started_at", flat=True))
+    return _PhaseFacts(tiers, figures["total"], figures["done"], current, mean, running, figures["waiting"])
 
 
 def _progress_from_phases(run: Run, phases: list[Phase]) -> Progress:

@@ -50,15 +50,17 @@ def _plain_static_storage(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_process_caches():
-    """Each test starts without another test's cached overrides or quota reads."""
+    """Each test starts without another test's cached overrides, quota reads or run progress."""
+    from django.core.cache import cache
+
     from routing.quotas import forget_cached_states
     from routing.router import forget_cached_overrides
 
-    forget_cached_overrides()
-    forget_cached_states()
+    for forget in (forget_cached_overrides, forget_cached_states, cache.clear):
+        forget()
     yield
-    forget_cached_overrides()
-    forget_cached_states()
+    for forget in (forget_cached_overrides, forget_cached_states, cache.clear):
+        forget()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ Quota reads are cached for a few seconds in each process; every measurement star
 import re
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -132,8 +133,28 @@ def test_every_polled_fragment_makes_a_fixed_number_of_queries(client, world, ph
             params = {k: str(v).format(**versions) for k, v in params.items()}
             forget_cached_states()
             forget_cached_overrides()
+            cache.clear()
             with CaptureQueriesContext(connection) as queries:
                 response = client.get(url, params)
             assert response.status_code == status, (name, response.content[:300])
             counts[name] = len(queries)
     assert counts == PINNED
+
+
+@SIZES
+def test_progress_between_changes_costs_the_runs_row_only(client, api, world, phases):
+    """A run's progress is kept per version: repeated status and dashboard polls read the run alone."""
+    with clock.frozen_at(NOW):
+        world(phases)
+        first = client.get("/dashboard/runs/run-1/status").json()
+        with CaptureQueriesContext(connection) as queries:
+            again = client.get("/dashboard/runs/run-1/status").json()
+        assert len(queries) == 1 and again == first
+        with CaptureQueriesContext(connection) as queries:
+            client.get("/dashboard/runs/run-1/progress", {"v": 0, "rows": 0})
+        assert len(queries) == 1
+        assert api.move("run-1", "P2", "COMPLETE").status_code == 200
+        with CaptureQueriesContext(connection) as queries:
+            moved = client.get("/dashboard/runs/run-1/status").json()
+        assert len(queries) == 5
+        assert moved["completed_phases"] == first["completed_phases"] + 1
