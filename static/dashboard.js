@@ -76,7 +76,14 @@
   function showRefusal(event) {
     var cell = event.detail.elt.closest && event.detail.elt.closest("[data-cell]");
     if (!cell) return;
-    cell.querySelector(".cell-error").textContent = "Could not load the choices (HTTP " + event.detail.xhr.status + ")";
+    var box = cell.querySelector(".cell-error");
+    if (!box) {
+      box = document.createElement("span");
+      box.className = "cell-error";
+      box.setAttribute("role", "alert");
+      cell.appendChild(box);
+    }
+    box.textContent = "Could not load the choices (HTTP " + event.detail.xhr.status + ")";
   }
 
   // The mapping strip names the window the usage panel shows: its poll asks for that panel's period.

@@ -21,7 +21,7 @@ CELL = {"scope": "global", "role": "builder", "category": "docs", "complexity": 
 
 def cell_html(page: str, key: str) -> str:
     start = page.index(f'id="cell-{key}"')
-    return page[start : page.index('role="alert"></span></div>', start)]
+    return page[start : page.index("</div></td>", start)]
 
 
 def test_dashboard_with_the_demo_is_under_60_kb_and_lists_no_catalog(client):
@@ -154,3 +154,26 @@ def test_global_scope_never_shows_a_run_override(client, api, routing):
     html = cell_html(run_scope, "builder-docs-low")
     assert '<span class="cell-model">o3</span>' in html and ">run override</span>" in html
     assert "Reset to global" in html
+
+
+def test_the_panel_is_kept_per_version_and_stays_small_with_every_provider_over_its_caps(client):
+    from routing.services import set_override
+
+    call_command("demo")
+    huge = [
+        event(provider=p, model=m, prompt_tokens=900_000_000, completion_tokens=1, request_id=f"huge-{m}")
+        for p, m in (("openai", "gpt-4o"), ("anthropic", "claude-sonnet-4-5"), ("google", "gemini-2.5-flash"))
+    ]
+    assert record_usage_events(huge, atomic_batch=True).imported == 3
+    forget_cached_states()
+    page = client.get("/dashboard/models/panel").content
+    assert page.count(b"refused") + page.count(b"redirected") >= 20
+    # Every cell refused or redirected, each with its reason: still well under what one poll should carry.
+    assert len(page) < 30 * 1024
+    with CaptureQueriesContext(connection) as queries:
+        again = client.get("/dashboard/models/panel").content
+    # The version only: the same bytes, not rendered again.
+    assert again == page and len(queries) == 1
+    set_override(scope="global", role="builder", category="docs", complexity="low", model="o3", via="dashboard")
+    changed = client.get("/dashboard/models/panel").content.decode()
+    assert '<span class="cell-model">o3</span>' in cell_html(changed, "builder-docs-low")
