@@ -111,7 +111,8 @@ def _status(exc: DomainError) -> int:
 # Where a refused dashboard change is said: beside what it would have changed (the id of htmx's
 # target, or of the control itself, plus "-error").
 TRIGGER_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,120}")
-REFUSAL = '<span id="{}" class="form-error" role="alert" hx-swap-oob="true">Not done: {}</span>'
+# Fills the box's text only: the box keeps its own element, class and role wherever it sits.
+REFUSAL = '<span id="{}" hx-swap-oob="innerHTML">Not done: {}</span>'
 
 
 def dashboard_form(*, methods: tuple[str, ...]):

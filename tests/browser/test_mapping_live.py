@@ -17,9 +17,13 @@ def routing(models_config):
 def change(cell, model):
     cell.get_by_role("button", name="Change").click()
     cell.locator("select").wait_for()
-    # htmx wires the new form up as the swap settles; a person is never faster than that, a script is.
-    cell.page.wait_for_timeout(200)
+    settled(cell.page)
     cell.locator("select").select_option(model)
+
+
+def settled(page):
+    """htmx wires a new form up as its swap settles; a person is never faster than that, a script is."""
+    page.wait_for_function("!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')")
 
 
 def test_a_change_saves_and_shows_its_source_at_once(page, live_server, routing):
@@ -54,6 +58,7 @@ def test_a_refused_change_says_why_in_its_cell(page, live_server, routing, model
     cell = page.locator("#cell-builder-general-low")
     cell.get_by_role("button", name="Change").click()
     expect(cell.locator("select")).to_be_visible()
+    settled(page)
     models_config({"models": "not a mapping"})
     cell.locator("select").select_option("o3")
     expect(cell.locator(".cell-error")).to_contain_text("Not done: config/models.yaml has problems")

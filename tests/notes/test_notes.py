@@ -124,7 +124,7 @@ def test_a_refused_note_says_why_beside_the_form_and_keeps_the_list(client, api,
     )
     assert response.status_code == 200 and response["HX-Reswap"] == "none" and response["X-Refused"] == "true"
     page = response.content.decode()
-    assert page.startswith('<span id="notes-list-error" class="form-error" role="alert" hx-swap-oob="true">Not done:')
+    assert page.startswith('<span id="notes-list-error" hx-swap-oob="innerHTML">Not done:')
     assert not HumanNote.objects.exists()
 
 

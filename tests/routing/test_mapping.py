@@ -199,7 +199,7 @@ def test_a_refused_dashboard_change_says_why_in_its_cell(client, routing):
     )
     assert refused(response)
     page = response.content.decode()
-    assert page.startswith('<span id="cell-builder-docs-low-error" class="form-error" role="alert" hx-swap-oob="true">')
+    assert page.startswith('<span id="cell-builder-docs-low-error" hx-swap-oob="innerHTML">')
     assert "unknown model &#x27;gpt-99&#x27;" in page
     assert not ModelOverride.objects.exists()
 
