@@ -1,18 +1,32 @@
 """Validation of one usage event: exact token fields, normalised from the providers' shapes."""
 
 import datetime as dt
+import functools
 import operator
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Annotated
 
-from autopack_site.limits import IDENTIFIER, IDENTIFIER_RULE, MAX_TOKENS
+import msgspec
+
+from autopack_site.limits import IDENTIFIER, IDENTIFIER_RULE, INT_MAX, KEY_CHARS, MAX_TOKENS, NAME_CHARS
 from routing.catalog import canonical_provider
 from routing.config import ModelInfo
 
 ROLE = re.compile(r"^(builder|auditor|agent:[A-Za-z0-9_.\-]{1,80})$")
 STATUSES = ("ok", "error")
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
+# The longest text each field may hold, in characters.
+LENGTHS = {
+    "model": KEY_CHARS,
+    "role": KEY_CHARS,
+    "provider": 50,
+    "run_id": NAME_CHARS,
+    "phase_id": KEY_CHARS,
+    "status": 10,
+    "request_id": NAME_CHARS,
+}
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 TOKEN_FIELDS = (
     "prompt_tokens",
@@ -36,6 +50,14 @@ REPORTED_FIELDS = (
     "status",
     "request_id",
 )
+
+
+def _bounded_text(field: str):
+    """A reported text field as parse_event bounds it; an empty one counts as not sent."""
+    return Annotated[str, msgspec.Meta(min_length=1, max_length=LENGTHS[field])]
+
+
+Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_TOKENS)]
 
 
 class EventInvalid(Exception):
@@ -104,8 +126,7 @@ def _count(data, key, errors):
     return value
 
 
-def _moment(data, errors, now: dt.datetime) -> dt.datetime:
-    raw = data.get("created_at", data.get("at"))
+def _moment(raw, errors, now: dt.datetime) -> dt.datetime:
     if raw is None:
         return now
     if not isinstance(raw, str):
@@ -139,15 +160,97 @@ def normalise_tokens(data: dict) -> dict:
     return out
 
 
+class Reported(msgspec.Struct, forbid_unknown_fields=True):
+    """A usage file's common line, typed: decoded and bounded by msgspec in one step, unknown keys refused.
+
+    Any line it cannot take as it is (another key, a value out of bounds, a blank, an escape) goes the
+    whole way through parse_json and parse_event instead, which name what is wrong.
+    """
+
+    model: _bounded_text("model") | None = None
+    role: _bounded_text("role") | None = None
+    provider: _bounded_text("provider") | None = None
+    run_id: _bounded_text("run_id") | None = None
+    phase_id: _bounded_text("phase_id") | None = None
+    prompt_tokens: Count | None = None
+    completion_tokens: Count | None = None
+    total_tokens: Count | None = None
+    cached_prompt_tokens: Count | None = None
+    reasoning_tokens: Count | None = None
+    latency_ms: Annotated[int, msgspec.Meta(ge=0, le=INT_MAX)] | None = None
+    status: _bounded_text("status") | None = None
+    request_id: _bounded_text("request_id") | None = None
+    created_at: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+
+
+_LINE = msgspec.json.Decoder(Reported)
+
+
+def parse_line(line: bytes, *, catalog: dict[str, ModelInfo], now: dt.datetime) -> UsageEvent | None:
+    """One usage file line the quick way, or None when only the full parse can tell what it holds.
+
+    The same checks as parse_event, so a line gives the same event (or the same error) either way.
+    Only an escape can carry a NUL or a lone surrogate into a string, so lines with one go the full way.
+    """
+    if b"\\u" in line:
+        return None
+    try:
+        reported = _LINE.decode(line)
+    except msgspec.MsgspecError:
+        return None
+    if reported.model is None or reported.role is None:
+        return None
+    if reported.request_id is None and reported.created_at is None:
+        # The import must refuse such a line by what it lacks, which only the full parse tells.
+        return None
+    return _checked(reported, None, {}, catalog=catalog, now=now)
+
+
 def parse_event(data, *, catalog: dict[str, ModelInfo], now: dt.datetime) -> UsageEvent:
     """Check one event and price it; raises EventInvalid naming every field at fault."""
     if not isinstance(data, dict):
         raise EventInvalid({"event": "must be a JSON object"})
     data = normalise_tokens(data)
     errors: dict[str, str] = {}
-    model = _text(data, "model", errors, required=True, max_length=100)
+    reported = Reported(
+        model=_text(data, "model", errors, required=True, max_length=LENGTHS["model"]),
+        provider=_text(data, "provider", errors, max_length=LENGTHS["provider"]),
+        role=_text(data, "role", errors, required=True, max_length=LENGTHS["role"]),
+        run_id=_text(data, "run_id", errors, max_length=LENGTHS["run_id"]),
+        phase_id=_text(data, "phase_id", errors, max_length=LENGTHS["phase_id"]),
+        prompt_tokens=_count(data, "prompt_tokens", errors),
+        completion_tokens=_count(data, "completion_tokens", errors),
+        total_tokens=_count(data, "total_tokens", errors),
+        cached_prompt_tokens=_count(data, "cached_prompt_tokens", errors),
+        reasoning_tokens=_count(data, "reasoning_tokens", errors),
+        latency_ms=_count(data, "latency_ms", errors),
+        status=_text(data, "status", errors, default="ok", max_length=LENGTHS["status"]),
+        request_id=_text(data, "request_id", errors, default=None, max_length=LENGTHS["request_id"]),
+        created_at=data.get("created_at", data.get("at")),
+    )
+    decision = data.get("decision")
+    if decision is not None and not isinstance(decision, dict):
+        errors["decision"] = "must be a JSON object"
+    return _checked(reported, decision, errors, catalog=catalog, now=now)
+
+
+# A file repeats its runs, phases and roles on thousands of lines: each is matched once.
+@functools.lru_cache(maxsize=4096)
+def _is_identifier(value: str) -> bool:
+    return IDENTIFIER.fullmatch(value) is not None
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_role(value: str) -> bool:
+    return ROLE.match(value) is not None
+
+
+def _checked(
+    reported: Reported, decision: dict | None, errors: dict[str, str], *, catalog: dict[str, ModelInfo], now
+) -> UsageEvent:
+    """What both parses share once each field has its type: the rules across fields, the time, the price."""
+    model, provider, role = reported.model or "", reported.provider or "", reported.role or ""
     info = catalog.get(model)
-    provider = _text(data, "provider", errors, max_length=50)
     if provider:
         provider = canonical_provider(provider)
         if info is not None and provider != info.provider:
@@ -156,13 +259,10 @@ def parse_event(data, *, catalog: dict[str, ModelInfo], now: dt.datetime) -> Usa
         provider = info.provider
     elif "provider" not in errors and model:
         errors["provider"] = "is required for a model outside the catalog"
-    role = _text(data, "role", errors, required=True, max_length=100)
-    if role and not ROLE.match(role):
+    if role and not _is_role(role):
         errors["role"] = "must be builder, auditor or agent:<name>"
-    prompt, completion = _count(data, "prompt_tokens", errors), _count(data, "completion_tokens", errors)
-    total = _count(data, "total_tokens", errors)
-    cached = _count(data, "cached_prompt_tokens", errors) or 0
-    reasoning = _count(data, "reasoning_tokens", errors) or 0
+    prompt, completion, total = reported.prompt_tokens, reported.completion_tokens, reported.total_tokens
+    cached, reasoning = reported.cached_prompt_tokens or 0, reported.reasoning_tokens or 0
     if prompt is not None and completion is not None:
         if total is not None and total != prompt + completion:
             errors["total_tokens"] = f"must equal prompt_tokens + completion_tokens ({prompt + completion})"
@@ -179,23 +279,18 @@ def parse_event(data, *, catalog: dict[str, ModelInfo], now: dt.datetime) -> Usa
         errors["reasoning_tokens"] = "needs completion_tokens"
     elif completion is not None and reasoning > completion:
         errors["reasoning_tokens"] = "may not exceed completion_tokens (which include reasoning tokens)"
-    latency = _count(data, "latency_ms", errors)
-    if latency is not None and latency > 2**31 - 1:
+    latency = reported.latency_ms
+    if latency is not None and latency > INT_MAX:
         errors["latency_ms"] = "is too large"
-    status = _text(data, "status", errors, default="ok", max_length=10)
+    status = reported.status or "ok"
     if status not in STATUSES:
         errors["status"] = "must be ok or error"
-    request_id = _text(data, "request_id", errors, default=None)
-    run_id = _text(data, "run_id", errors)
-    phase_id = _text(data, "phase_id", errors, max_length=100)
+    run_id, phase_id = reported.run_id or "", reported.phase_id or ""
     # The same rule as the runs API, so every recorded id can name a run page.
     for key, value in (("run_id", run_id), ("phase_id", phase_id)):
-        if value and not IDENTIFIER.fullmatch(value):
+        if value and not _is_identifier(value):
             errors[key] = IDENTIFIER_RULE
-    created_at = _moment(data, errors, now)
-    decision = data.get("decision")
-    if decision is not None and not isinstance(decision, dict):
-        errors["decision"] = "must be a JSON object"
+    created_at = _moment(reported.created_at, errors, now)
     if errors:
         raise EventInvalid(errors)
     cost = None
@@ -215,7 +310,7 @@ def parse_event(data, *, catalog: dict[str, ModelInfo], now: dt.datetime) -> Usa
         cost,
         latency,
         status,
-        request_id,
+        reported.request_id,
         created_at,
         decision,
     )

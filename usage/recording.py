@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import NamedTuple
 
+import psycopg
 from django.db import IntegrityError, OperationalError, connection, transaction
 from psycopg.types.json import Jsonb
 
@@ -24,7 +25,7 @@ from autopack_site.errors import Conflict, DomainError, InvalidInput
 from autopack_site.strict_json import parse_json
 from routing.config import pricing_catalog
 from runs.services import add_usage_tokens
-from usage.events import FIGURES, REPORTED_FIELDS, EventInvalid, UsageEvent, parse_event
+from usage.events import FIGURES, REPORTED_FIELDS, EventInvalid, UsageEvent, parse_event, parse_line
 from usage.models import LlmUsageEvent, PrunedRequest, RunUsageBucket, UsageBucket
 
 # What is stored per event: what was reported, plus the price, the time, whether it is demo data and
@@ -123,7 +124,8 @@ def write_events(events: list[tuple[int, UsageEvent]], result: BatchResult, *, a
 def _write(events, result: BatchResult, *, atomic_batch: bool, use_copy: bool) -> BatchResult:
     fresh = BatchResult(rejected=list(result.rejected))
     new: list[UsageEvent] = []
-    seen: dict[str, tuple] = {}
+    # The batch's own events by request_id: a repeat within the batch is compared with the first.
+    seen: dict[str, UsageEvent] = {}
     ids = [e.request_id for _, e in events if e.request_id]
     stored = _stored_figures(ids) if ids else {}
     conflicts = {}
@@ -142,9 +144,11 @@ def _write(events, result: BatchResult, *, atomic_batch: bool, use_copy: bool) -
         if rid is None:
             new.append(event)
             continue
-        known = stored.get(rid, seen.get(rid))
+        known = stored.get(rid)
+        if known is None and rid in seen:
+            known = seen[rid].figures()
         if known is None:
-            seen[rid] = event.figures()
+            seen[rid] = event
             number_of[rid] = number
             new.append(event)
         else:
@@ -193,13 +197,16 @@ def _stored_figures(request_ids: list[str]) -> dict[str, tuple | str]:
         f"SELECT request_id, 0, {', '.join(FIGURES)} FROM {events} WHERE request_id {{match}} "  # noqa: S608
         f"UNION ALL SELECT request_id, 1, figures_digest, {blanks} FROM {pruned} WHERE request_id {{match}}"
     )
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # One array parameter instead of thousands of IN placeholders.
-            cursor.execute(union.format(match="= ANY(%s)"), [request_ids, request_ids])
+    if connection.vendor == "postgresql":
+        # One array parameter instead of thousands of IN placeholders, bound by the server and sent in
+        # binary (Django's cursors would quote every id into the statement's text).
+        connection.ensure_connection()
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(union.format(match="= ANY(%s)"), [request_ids, request_ids], binary=True)
             rows = cursor.fetchall()
-        else:
-            rows = []
+    else:
+        rows = []
+        with connection.cursor() as cursor:
             for start in range(0, len(request_ids), 400):
                 chunk = request_ids[start : start + 400]
                 cursor.execute(union.format(match=f"IN ({', '.join(['%s'] * len(chunk))})"), chunk + chunk)
@@ -220,11 +227,13 @@ def _insert(events: list[UsageEvent], *, use_copy: bool) -> list[UsageEvent]:
     if use_copy:
         # COPY is several times faster than INSERT for large files (see bench/record_usage_speed.py).
         # Raw COPY errors are psycopg's; wrapped, a unique clash is Django's IntegrityError like any other.
+        # Binary: half the client's work of the text format, which spells out every number and time.
         with (
             connection.wrap_database_errors,
             connection.cursor() as cursor,
-            cursor.cursor.copy(f"COPY {table} ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy,
+            cursor.cursor.copy(f"COPY {table} ({', '.join(EVENT_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy,
         ):
+            copy.set_types(_column_types(LlmUsageEvent, EVENT_COLUMNS))
             for row in rows(events):
                 copy.write_row(row)
         return []
@@ -249,6 +258,11 @@ def _insert(events: list[UsageEvent], *, use_copy: bool) -> list[UsageEvent]:
             inserted = {row[0] for row in cursor.fetchall()}
             late.extend(e for e in chunk if e.request_id is not None and e.request_id not in inserted)
     return late
+
+
+def _column_types(model, columns) -> list[str]:
+    """The database types of these columns, as a binary COPY must be told them."""
+    return [model._meta.get_field(c).db_type(connection).split("(")[0] for c in columns]
 
 
 def hour_of(moment: dt.datetime) -> dt.datetime:
@@ -404,24 +418,38 @@ def _add_to_runs(events: list[UsageEvent]) -> None:
 
 def import_lines(batch: list[tuple[int, bytes]]) -> BatchResult:
     """Parse, check and record one batch of numbered JSON lines; rejections carry line numbers."""
-    items, numbers, rejected = [], [], []
+    return write_events(*read_lines(batch), atomic_batch=False)
+
+
+def read_lines(batch: list[tuple[int, bytes]]) -> tuple[list[tuple[int, UsageEvent]], BatchResult]:
+    """Parse and check numbered JSON lines, each keyed by its request_id or by one derived from it.
+
+    Most lines take parse_line's quick way; the rest are parsed in full, which names what is wrong.
+    """
+    catalog, now = pricing_catalog(), clock.now()
+    keyed: list[tuple[int, UsageEvent]] = []
+    checked = BatchResult()
     for number, line in batch:
         try:
-            items.append(parse_json(line))
-            numbers.append(number)
+            event = parse_line(line, catalog=catalog, now=now)
+            if event is None:
+                item = parse_json(line)
+                event = parse_event(item, catalog=catalog, now=now)
+                if event.request_id is None and item.get("created_at", item.get("at")) is None:
+                    checked.rejected.append((number, NO_KEY))
+                    continue
+            if event.request_id is None:
+                event.request_id = derived_request_id(event)
+            elif event.request_id.startswith(DERIVED_PREFIX):
+                raise EventInvalid({"request_id": RESERVED_ID})
         except DomainError as exc:
-            rejected.append((number, f"not valid JSON: {exc.details.get('body', exc.message)}"))
-    events, checked = check_events(items, atomic_batch=False)
-    keyed = []
-    for position, event in events:
-        if event.request_id is None:
-            if "created_at" not in items[position] and "at" not in items[position]:
-                rejected.append((numbers[position], NO_KEY))
-                continue
-            event.request_id = derived_request_id(event)
-        keyed.append((numbers[position], event))
-    checked.rejected = rejected + [(numbers[position], reason) for position, reason in checked.rejected]
-    return write_events(keyed, checked, atomic_batch=False)
+            checked.rejected.append((number, f"not valid JSON: {exc.details.get('body', exc.message)}"))
+            continue
+        except EventInvalid as exc:
+            checked.rejected.append((number, str(exc)))
+            continue
+        keyed.append((number, event))
+    return keyed, checked
 
 
 def derived_request_id(event: UsageEvent) -> str:

@@ -116,8 +116,8 @@ def test_a_missing_file_is_a_clear_error(tmp_path, models_config):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.postgres_only
-def test_a_large_file_is_imported_by_the_worker_processes_exactly(tmp_path, models_config):
-    """Three batches in two processes, a repeat across batches, a conflict and a bad line."""
+def test_a_large_file_is_imported_by_the_writer_thread_exactly(tmp_path, models_config):
+    """Five batches read in one thread and written in another, a repeat across batches, a conflict and a bad line."""
     lines = [json.dumps(event(request_id=f"big-{i}", run_id="r", phase_id=f"p{i % 7}")) for i in range(45_000)]
     lines[30_000] = lines[5]  # line 6 again, in another batch: a duplicate
     lines[40_000] = json.dumps(event(request_id="big-7", prompt_tokens=1))  # other figures: a conflict
@@ -125,13 +125,38 @@ def test_a_large_file_is_imported_by_the_worker_processes_exactly(tmp_path, mode
     code, out, err = run(f"--file={write_lines(tmp_path, lines)}")
     assert code == 1, err[-2000:]
     assert "Imported 44997, duplicates skipped 1, rejected 2" in out
-    # Batches are written by parallel processes: whichever of the two big-7 lines lands first is
-    # kept and the other is reported, never both kept.
-    conflicts = [n for n in (8, 40001) if f"line {n}: request_id 'big-7' was recorded with other figures" in err]
-    assert len(conflicts) == 1, err[-2000:]
+    # Batches are written in file order: the first big-7 line is kept, the later one reported.
+    assert "line 40001: request_id 'big-7' was recorded with other figures" in err
     assert "line 44001: not valid JSON" in err
     assert LlmUsageEvent.objects.count() == 44_997
     assert UsageBucket.objects.filter(size="day").aggregate(s=Sum("calls"))["s"] == 44_997
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.postgres_only
+def test_a_database_failure_in_the_writer_thread_stops_the_import_and_keeps_the_batches_before_it(
+    tmp_path, models_config, monkeypatch
+):
+    from django.db import OperationalError
+
+    from usage.management.commands import record_usage
+
+    real, calls = record_usage.write_events, []
+
+    def fail_third_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OperationalError("the server closed the connection")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(record_usage, "write_events", fail_third_batch)
+    monkeypatch.setattr(record_usage, "BATCH_LINES", 10)
+    lines = [json.dumps(event(request_id=f"w{i}")) for i in range(100)]
+    code, out, err = run(f"--file={write_lines(tmp_path, lines)}")
+    assert code == record_usage.DATABASE_FAILED
+    assert "Import stopped: the database failed (the server closed the connection)" in err
+    assert "Imported 20, duplicates skipped 0, rejected 0" in out
+    assert LlmUsageEvent.objects.count() == 20
 
 
 @pytest.mark.django_db(transaction=True)
@@ -189,10 +214,9 @@ def test_a_database_failure_stops_the_import_with_its_own_exit_code_and_the_summ
 ):
     from django.db import OperationalError
 
-    from usage import recording
     from usage.management.commands import record_usage
 
-    real, calls = recording.write_events, []
+    real, calls = record_usage.write_events, []
 
     def fail_second_batch(*args, **kwargs):
         calls.append(1)
@@ -200,7 +224,7 @@ def test_a_database_failure_stops_the_import_with_its_own_exit_code_and_the_summ
             raise OperationalError("terminating connection due to administrator command\nmore detail")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(recording, "write_events", fail_second_batch)
+    monkeypatch.setattr(record_usage, "write_events", fail_second_batch)
     monkeypatch.setattr(record_usage, "BATCH_LINES", 2)
     lines = [json.dumps(event(request_id=f"o{i}")) for i in range(3)] + ["{bad"] + [json.dumps(event(request_id="o9"))]
     code, out, err = run(f"--file={write_lines(tmp_path, lines)}")

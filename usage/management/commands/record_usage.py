@@ -1,20 +1,17 @@
-import multiprocessing
+import gc
+import queue
 import sys
+import threading
 import time
-from collections import deque
-from concurrent.futures import ProcessPoolExecutor
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connection
 
 from autopack_site.errors import DomainError
-from usage import import_workers
 from usage.events import REPORTED_FIELDS
-from usage.recording import BatchResult, import_lines, record_usage_events
+from usage.recording import BatchResult, read_lines, record_usage_events, write_events
 
-BATCH_LINES = 20_000
-WORKERS = 2
+BATCH_LINES = 10_000
 BOM = b"\xef\xbb\xbf"
 # Exit codes of a file import (CommandError.returncode); 1 is also Django's code for any other command
 # error (unreadable file, bad flags).
@@ -72,6 +69,10 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"Cannot read {path}: {exc.strerror}") from None
         self.totals = BatchResult()
+        # Each batch makes tens of thousands of short-lived objects: collections that walk everything
+        # loaded at start-up again and again cost more than the import's own work.
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
         self.started = time.monotonic()
         self.lines_read = 0
         failure = None
@@ -119,56 +120,59 @@ class Command(BaseCommand):
 
 
 class _Importer:
-    """Imports batches in worker processes on PostgreSQL, in this process otherwise.
+    """Reads and checks each batch in this thread while a writer thread records the one before it.
 
-    Parsing and checking are Python work that one core cannot do at 50,000 lines/s on top of the
-    writes, so two processes take alternate batches, each with its own connection. Batches are
-    independent transactions: a request_id in two batches at once makes one wait on the other's
-    unique-index entry and then see it as a duplicate (or a conflict), never import it twice.
-    SQLite allows one writer at a time, and a test's open transaction is invisible to other
-    connections, so both import inline.
+    Reading is Python work; recording mostly waits on PostgreSQL, and psycopg lets go of the GIL while
+    it waits, so the two overlap. The writer has its own connection and takes one batch at a time from
+    a queue that holds one more: memory stays flat on any file size. SQLite allows one writer at a
+    time, and a test's open transaction is invisible to other connections, so both import inline.
     """
 
     def __init__(self, collect):
         self.collect = collect
-        self.pending: deque = deque()
-        self.pool = None
+        self.results: queue.SimpleQueue = queue.SimpleQueue()
+        self.writer = None
         if connection.vendor == "postgresql" and not connection.in_atomic_block:
-            shared = {name: getattr(settings, name) for name in import_workers.SHARED_SETTINGS}
-            self.pool = ProcessPoolExecutor(
-                max_workers=WORKERS,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=import_workers.start,
-                initargs=(dict(connection.settings_dict), shared),
-            )
+            self.batches: queue.Queue = queue.Queue(maxsize=1)
+            self.failure: BaseException | None = None
+            self.writer = threading.Thread(target=self._write_batches, name="record_usage writer", daemon=True)
+            self.writer.start()
 
     def submit(self, batch, last_line: int) -> None:
-        if self.pool is None:
-            self.collect(import_lines(batch), last_line)
+        events, checked = read_lines(batch)
+        if self.writer is None:
+            self.collect(write_events(events, checked, atomic_batch=False), last_line)
             return
-        self.pending.append((self.pool.submit(import_workers.import_lines, batch), last_line))
-        # Bounded: at most one batch waiting per worker, so memory stays flat on any file size.
-        while len(self.pending) > 2 * WORKERS:
-            self._collect_oldest()
+        self._collect_done()
+        if self.failure is not None:
+            raise self.failure
+        self.batches.put((events, checked, last_line))
 
-    def _collect_oldest(self) -> None:
-        future, last_line = self.pending.popleft()
-        self.collect(future.result(), last_line)
+    def _write_batches(self) -> None:
+        try:
+            while (item := self.batches.get()) is not None:
+                events, checked, last_line = item
+                self.results.put((write_events(events, checked, atomic_batch=False), last_line))
+        except BaseException as exc:  # noqa: BLE001 - handed to the reading thread, which raises it
+            self.failure = exc
+            # Unblocks a reader waiting to put the next batch.
+            while self.batches.get() is not None:
+                pass
+        finally:
+            connection.close()
+
+    def _collect_done(self) -> None:
+        while not self.results.empty():
+            self.collect(*self.results.get())
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        if self.pool is not None:
-            try:
-                # Count every batch that finished, even after one failed: its events are recorded.
-                failure = None
-                while self.pending:
-                    try:
-                        self._collect_oldest()
-                    except DatabaseError as error:
-                        failure = failure or error
-                if failure is not None:
-                    raise failure
-            finally:
-                self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.writer is not None:
+            self.batches.put(None)
+            self.writer.join()
+            # Every batch that finished counts, even after one failed: its events are recorded.
+            self._collect_done()
+            if self.failure is not None and exc[0] is None:
+                raise self.failure
