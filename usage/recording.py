@@ -202,7 +202,7 @@ def _stored_figures(request_ids: list[str]) -> dict[str, tuple | str]:
         # binary (Django's cursors would quote every id into the statement's text).
         connection.ensure_connection()
         with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(union.format(match="= ANY(%s)"), [request_ids, request_ids], binary=True)
+            cursor.execute(union.format(match="= ANY(%b)"), [request_ids, request_ids])
             rows = cursor.fetchall()
     else:
         rows = []
