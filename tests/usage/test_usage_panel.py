@@ -3,7 +3,9 @@ import io
 import re
 
 import pytest
+from django.db import connection
 from django.http import StreamingHttpResponse
+from django.test.utils import CaptureQueriesContext
 
 from tests.conftest import plan
 from tests.usage.conftest import event
@@ -98,3 +100,17 @@ def test_run_page_shows_usage_by_phase_and_model(client, api, models_config):
     assert "LLM calls by phase and model" in page
     assert '<td data-label="Phase">P1</td><td data-label="Model">gpt-4o' in page and "(no phase)" in page
     assert "$0.0015" in page
+
+
+def test_the_panel_is_kept_per_version_and_shows_the_next_call_at_once(client, models_config, frozen_now):
+    record_usage_events([event(prompt_tokens=1000, completion_tokens=0)], atomic_batch=True)
+    page = client.get("/dashboard/usage/panel", {"period": "week"}).content
+    with CaptureQueriesContext(connection) as queries:
+        again = client.get("/dashboard/usage/panel", {"period": "week"}).content
+    # The version only: the same bytes, not computed or rendered again.
+    assert again == page and len(queries) == 1
+    record_usage_events([event(prompt_tokens=2000, completion_tokens=0)], atomic_batch=True)
+    changed = client.get("/dashboard/usage/panel", {"period": "week"}).content.decode()
+    assert "3K / 5K tokens" in changed
+    # Another period is another panel.
+    assert client.get("/dashboard/usage/panel", {"period": "day"}).content != changed.encode()
