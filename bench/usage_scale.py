@@ -127,15 +127,16 @@ def main():
 
     print(f"GET /dashboard/usage, server time in ms (median / p95 of {args.rounds * 20} requests)")
     print(f"{'period':<8}{args.small:>14,} events{args.large:>18,} events{'ratio':>10}")
-    worst = 0.0
+    worst, worst_ratio = 0.0, 0.0
     for period in ("day", "week", "month"):
         small, large = samples["small"][period], samples["large"][period]
         ms, ml = statistics.median(small), statistics.median(large)
         p95s, p95l = statistics.quantiles(small, n=20)[-1], statistics.quantiles(large, n=20)[-1]
-        worst = max(worst, ml)
+        worst, worst_ratio = max(worst, ml), max(worst_ratio, ml / ms)
         print(f"{period:<8}{ms:>8.2f} / {p95s:<8.2f}{ml:>12.2f} / {p95l:<8.2f}{ml / ms:>8.2f}x")
     print(
-        f"targets: under 20 ms at {args.large:,} ({'met' if worst < 20 else 'NOT met'}), within 1.5x of the small set"
+        f"targets: under 20 ms at {args.large:,} ({'met' if worst < 20 else 'NOT met'}), "
+        f"within 1.5x of the small set ({'met' if worst_ratio <= 1.5 else 'NOT met'}: worst {worst_ratio:.2f}x)"
     )
 
 
