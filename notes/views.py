@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET
 
 from autopack_site.api import api_view, dashboard_form
 from autopack_site.contract import validate_body
+from autopack_site.prepared import PreparedQuery
 from autopack_site.queries import query_id
 from notes.context import run_context_text
 from notes.models import HumanNote
@@ -54,7 +55,7 @@ def helpers_context(run: Run | None) -> dict:
     }
 
 
-def _scope(run_id: str | None):
+def _scope(run_id: str | None = None):
     notes = HumanNote.objects.all()
     return notes.filter(run__run_id=run_id) if run_id else notes.filter(run__isnull=True)
 
@@ -68,11 +69,22 @@ def notes_context(run_id: str | None, *, version: str | None = None) -> dict:
     }
 
 
+def _scope_figures(*run_id: str):
+    """How many notes a scope holds and when one last changed, as one row (none for an empty scope)."""
+    return _scope(*run_id).order_by().values("run").annotate(count=Count("id"), changed=Max("changed_at"))
+
+
+RUN_NOTES_VERSION = PreparedQuery(lambda run_id: _scope_figures(run_id).values_list("count", "changed"), arity=1)
+GLOBAL_NOTES_VERSION = PreparedQuery(lambda: _scope_figures().values_list("count", "changed"))
+
+
 def notes_version(run_id: str | None) -> str:
     """Changes whenever the list may have: a note added, edited, delivered or withdrawn. One query."""
-    seen = _scope(run_id).aggregate(count=Count("id"), changed=Max("changed_at"))
-    changed = seen["changed"].timestamp() if seen["changed"] else 0
-    return f"{seen['count']}.{changed:.6f}"
+    seen = RUN_NOTES_VERSION.first_row(run_id) if run_id else GLOBAL_NOTES_VERSION.first_row()
+    if not seen:
+        return "0"
+    # The time's digits as the database gives them (a version is only compared with itself), safe in a URL.
+    return f"{seen[0]}." + "".join(c for c in str(seen[1]) if c.isdigit())
 
 
 @require_GET

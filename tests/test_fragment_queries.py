@@ -75,10 +75,10 @@ FRAGMENTS = {
 PINNED = {
     # The run's version only.
     "run progress, unchanged": 1,
-    # The run, its changed phases and their issues (one prefetch), then progress: its tiers, one
-    # aggregate over its phases, its current phase and the start times of those under way.
-    "run progress, every row changed": 7,
-    "run progress on the dashboard, changed": 5,
+    # The version, the run, its changed phases and their issues (one prefetch), then progress: its
+    # tiers, one aggregate over its phases, its current phase and the start times of those under way.
+    "run progress, every row changed": 8,
+    "run progress on the dashboard, changed": 6,
     # Its version only: the latest event's id (the models.yaml date and the minute need no query).
     "usage panel, unchanged": 1,
     # The version, the window's totals (raw events at its partial hours, hourly and daily buckets
@@ -152,7 +152,8 @@ def test_progress_between_changes_costs_the_runs_row_only(client, api, world, ph
         assert len(queries) == 1 and again == first
         with CaptureQueriesContext(connection) as queries:
             client.get("/dashboard/runs/run-1/progress", {"v": 0, "rows": 0})
-        assert len(queries) == 1
+        # Its version, then the run's row.
+        assert len(queries) == 2
         assert api.move("run-1", "P2", "COMPLETE").status_code == 200
         with CaptureQueriesContext(connection) as queries:
             moved = client.get("/dashboard/runs/run-1/status").json()

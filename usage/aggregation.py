@@ -10,10 +10,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, Q, Sum
 
 from autopack_site import clock
 from autopack_site.errors import InvalidInput
+from autopack_site.prepared import PreparedQuery
 from routing.config import ROLES, ConfigError, config_stamp, get_config, pricing_catalog
 from runs.models import Run
 from runs.progress import level_for
@@ -265,13 +266,17 @@ def raw_window_filter(period: str, *, now: dt.datetime | None = None) -> Q:
     return Q(created_at__gt=end - PERIODS[period], created_at__lte=end)
 
 
+LAST_EVENT = PreparedQuery(lambda: LlmUsageEvent.objects.order_by("-id").values_list("id")[:1])
+
+
 def usage_version() -> str:
     """Changes whenever the usage panel's figures may have: a new event, another models.yaml, a new minute.
 
     One index read. Windows roll, so the minute stands for events leaving them; a re-pricing or a
     prune shows within that minute too.
     """
-    last = LlmUsageEvent.objects.aggregate(last=Max("id"))["last"] or 0
+    row = LAST_EVENT.first_row()
+    last = row[0] if row else 0
     return f"{last}.{config_stamp()}.{int(clock.now().timestamp()) // 60}"
 
 
