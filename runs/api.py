@@ -3,6 +3,7 @@
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 
+from autopack_site.access import actor
 from autopack_site.api import NO_BODY, api_view
 from autopack_site.errors import InvalidInput, NotFound
 from autopack_site.queries import query_int
@@ -73,13 +74,6 @@ def run_status(request, run_id):
     return JsonResponse(
         {**run_progress(run).as_status(), **pause_json(run), "failure_reason": run.failure_reason or None}
     )
-
-
-def actor(request, named: str = "", via: str = "api") -> str:
-    """Who made a change: the login when there is one, else the name the request gives, else where it came from."""
-    if request.user.is_authenticated:
-        return request.user.get_username()
-    return named.strip() or via
 
 
 @api_view(methods=("GET", "POST"))

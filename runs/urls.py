@@ -36,4 +36,5 @@ api_urlpatterns = [
 
 dashboard_urlpatterns = [
     path("dashboard/runs/<id:run_id>/progress", views.run_progress_fragment, name="run-progress"),
+    path("dashboard/forms/run-control", views.control_form, name="run-control-form"),
 ]
