@@ -187,6 +187,16 @@ def openapi_spec() -> dict:
                     "responses": {**_ok("#/components/schemas/RunControlState"), **_errors(*WRITE_ERRORS)},
                 },
             },
+            "/runs/{run_id}/timeline": {
+                "get": {
+                    "summary": "The run's history: state changes, controls, notes and LLM calls, oldest first",
+                    "description": "Read from the rows each change writes (no second log). At most the 300 "
+                    "newest entries of each kind; `truncated` says when older ones are left out.",
+                    "operationId": "getRunTimeline",
+                    "parameters": [RUN_ID],
+                    "responses": {**_ok("#/components/schemas/Timeline"), **_errors(404)},
+                }
+            },
             "/runs/{run_id}/phases/{phase_id}/control": {
                 "post": {
                     "summary": "A person's move on a phase: retry, skip or approve, saying why",
@@ -691,6 +701,28 @@ SCHEMAS = {
             "eta_seconds": {"type": ["integer", "null"]},
             **_PAUSE_PROPS,
             "failure_reason": {"type": ["string", "null"]},
+        },
+    },
+    "Timeline": {
+        "type": "object",
+        "properties": {
+            "run_id": {"type": "string"},
+            "truncated": {"type": "boolean"},
+            "entries": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["at", "kind", "what", "by"],
+                    "properties": {
+                        "at": {"type": "string", "format": "date-time"},
+                        "kind": {"enum": ["run", "control", "state", "note", "call"]},
+                        "phase_id": {"type": ["string", "null"]},
+                        "what": {"type": "string"},
+                        "by": {"type": "string", "description": "who or what caused it"},
+                        "reason": {"type": ["string", "null"]},
+                    },
+                },
+            },
         },
     },
     "RunControlState": {

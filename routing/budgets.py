@@ -20,6 +20,7 @@ from django.db.models import Sum
 from autopack_site import clock
 from routing.config import ModelInfo
 from runs.models import Run, RunReservation
+from runs.progress import level_for
 from runs.services import end_run_over_budget
 from usage.models import RunUsageBucket
 
@@ -180,3 +181,68 @@ def _refusal(run: Run, now, held: Held) -> tuple[RunRefused | None, bool]:
             )
             return BudgetExhausted(name, message), False
     return None, False
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One of a run's limits as the run page shows it: what is used, what is left, and when it runs out."""
+
+    name: str
+    unit: str
+    used: Decimal | int | float
+    limit: Decimal | int | float | None
+    held: Decimal | int = 0
+    # When the limit is reached at the run's burn rate since it started; None without a rate or a limit.
+    forecast: dt.datetime | None = None
+
+    @property
+    def left(self):
+        return None if self.limit is None else max(0, self.limit - self.used)
+
+    @property
+    def percent(self) -> float:
+        return round(100.0 * float(self.used) / float(self.limit), 1) if self.limit else 0.0
+
+    @property
+    def level(self) -> str:
+        return level_for(self.percent)
+
+
+def run_limits(run: Run) -> list[Limit]:
+    """The run's token cap, dollar budget and duration: used, held by calls in flight, left, and forecast."""
+    now = clock.now()
+    holds = RunReservation.objects.filter(run=run, expires_at__gt=now).aggregate(
+        tokens=Sum("tokens"), usd=Sum("cost_usd")
+    )
+    spent = RunUsageBucket.objects.filter(run_id=run.run_id).aggregate(usd=Sum("cost_usd"))["usd"] or Decimal(0)
+    end = run.completed_at or now
+    elapsed = (end - run.started_at).total_seconds() if run.started_at else 0.0
+    running = not run.is_terminal and elapsed > 0
+
+    def forecast(used, limit):
+        # The burn rate since the run started, carried forward.
+        if not running or limit is None or not used or used >= limit:
+            return None
+        return now + dt.timedelta(seconds=elapsed * float(limit - used) / float(used))
+
+    minutes = elapsed / 60
+    return [
+        Limit(
+            "token_cap",
+            "tokens",
+            run.tokens_used,
+            run.token_cap,
+            holds["tokens"] or 0,
+            forecast(run.tokens_used, run.token_cap),
+        ),
+        Limit(
+            "budget_usd", "dollars", spent, run.budget_usd, holds["usd"] or Decimal(0), forecast(spent, run.budget_usd)
+        ),
+        Limit(
+            "max_duration_minutes",
+            "minutes",
+            round(minutes, 1),
+            run.max_duration_minutes,
+            forecast=deadline(run) if not run.is_terminal else None,
+        ),
+    ]
