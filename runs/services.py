@@ -227,6 +227,7 @@ def update_run_status(*, run_id: str, state: str, failure_reason: str | None = N
         run.failure_reason = failure_reason
     if run.is_terminal:
         run.completed_at = now
+        _lift_pause(run)
     elif run.started_at is None and state not in NOT_STARTED_RUN_STATES:
         run.started_at = now
     run.version += 1
@@ -261,7 +262,7 @@ def control_run(*, run_id: str, action: str, actor: str, reason: str = "") -> Ru
     elif action == RESUME:
         if not run.is_paused:
             raise Conflict(f"Run '{run_id}' is not paused; only a paused run can resume", {"action": "illegal move"})
-        run.paused_at, run.paused_by, run.pause_reason = None, "", ""
+        _lift_pause(run)
         _log(run, now, action=action, actor=actor, reason=reason)
     else:
         _finish_run(
@@ -326,7 +327,11 @@ def _finish_run(run: Run, now, state: str, *, action: str, actor: str, reason: s
     run.state = state
     run.failure_reason = failure_reason[:DESCRIPTION_CHARS]
     run.completed_at = now
-    # A finished run takes no calls at all; a pause no longer means anything.
+    _lift_pause(run)
+
+
+def _lift_pause(run: Run) -> None:
+    # A finished run takes no calls at all: a pause no longer means anything (its history keeps it).
     run.paused_at, run.paused_by, run.pause_reason = None, "", ""
 
 
@@ -704,6 +709,7 @@ def _refresh_run(run: Run, now) -> None:
 
 def _finalise_run(run: Run, *, failed: int, now) -> None:
     run.completed_at = now
+    _lift_pause(run)
     before = run.state
     if not failed:
         run.state = RunState.DONE_SUCCESS

@@ -173,3 +173,13 @@ def test_a_cross_site_origin_cannot_pause(api, run_1):
     response = api.post("/runs/run-1/control", {"action": "pause"}, Origin="https://evil.example")
     assert response.status_code == 403
     assert not Run.objects.get().is_paused
+
+
+def test_a_paused_run_that_finishes_is_no_longer_paused(api):
+    """Pause only holds back calls: the executor may still report, and a finished run takes no calls at all."""
+    api.start(plan(tiers=(("T1", 1),)))
+    control(api, "pause", reason="a look")
+    assert api.move("run-1", "P1", "COMPLETE").status_code == 200
+    run = Run.objects.get()
+    assert (run.state, run.is_paused) == ("DONE_SUCCESS", False)
+    assert api.get("/runs/run-1/control").json()["directive"] == "stop"
