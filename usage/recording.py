@@ -33,6 +33,8 @@ from usage.models import LlmUsageEvent, PrunedRequest, RunUsageBucket, UsageBuck
 EVENT_COLUMNS = (*REPORTED_FIELDS, "cost_usd", "created_at", "is_demo", "decision")
 
 
+HOUR = dt.timedelta(hours=1)
+
 # Below this, plain INSERTs cost no more than setting up a COPY.
 COPY_THRESHOLD = 1000
 # Up to this many bucket rows are upserted in one plain statement; more go through a scratch table.
@@ -274,25 +276,35 @@ def day_of(moment: dt.datetime) -> dt.datetime:
 
 
 def _add_to_buckets(events: list[UsageEvent]) -> None:
+    # Events are grouped first (one dict step each; a batch's events mostly share their hour), then
+    # each group's figures are summed at once: a large import's batches hold thousands of events and
+    # a few dozen groups.
+    groups: dict[tuple, list[UsageEvent]] = defaultdict(list)
+    hour = end = None
+    for e in events:
+        moment = e.created_at
+        if hour is None or not hour <= moment < end:
+            hour = hour_of(moment)
+            end = hour + HOUR
+        groups[(hour, e.provider, e.model, e.role, e.run_id, e.phase_id, e.is_demo)].append(e)
     hours: dict[tuple, list] = defaultdict(lambda: [0, 0, 0, Decimal(0), 0])
     run_sums: dict[tuple, list] = defaultdict(lambda: [0, Decimal(0), 0])
-    for e in events:
-        hour = hour_of(e.created_at)
+    for (hour, provider, model, role, run_id, phase_id, is_demo), group in groups.items():
+        total = sum([e.total_tokens for e in group])
+        cost = sum([e.cost_usd for e in group if e.cost_usd is not None], Decimal(0))
         # Demo calls count for their demo run only: never in a provider's totals, so never in a quota.
-        if not e.is_demo:
-            row = hours[(hour, e.provider, e.model, e.role)]
-            row[0] += e.prompt_tokens or 0
-            row[1] += e.completion_tokens or 0
-            row[2] += e.total_tokens
-            if e.cost_usd is not None:
-                row[3] += e.cost_usd
-            row[4] += 1
-        if e.run_id:
-            row = run_sums[(hour, e.run_id, e.phase_id)]
-            row[0] += e.total_tokens
-            if e.cost_usd is not None:
-                row[1] += e.cost_usd
-            row[2] += 1
+        if not is_demo:
+            row = hours[(hour, provider, model, role)]
+            row[0] += sum([e.prompt_tokens or 0 for e in group])
+            row[1] += sum([e.completion_tokens or 0 for e in group])
+            row[2] += total
+            row[3] += cost
+            row[4] += len(group)
+        if run_id:
+            row = run_sums[(hour, run_id, phase_id)]
+            row[0] += total
+            row[1] += cost
+            row[2] += len(group)
     # Days are sums of their hours.
     sums: dict[BucketKey, list] = {}
     for (hour, provider, model, role), values in hours.items():
