@@ -90,3 +90,11 @@ def dashboard_refusal(request) -> str | None:
     if not is_loopback(request.META.get("REMOTE_ADDR", "")):
         return "Dashboard changes need a loopback client or a staff login"
     return None
+
+
+def actor(request, named: str = "", via: str = "api") -> str:
+    """Who made a change, for a run's history: the login, else the name the request gives, else where it came from."""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return user.get_username()
+    return named.strip() or via

@@ -67,7 +67,8 @@ def api_view(*, methods: tuple[str, ...], write: bool = True, body_optional: boo
         def wrapper(request, *args, **kwargs):
             if request.method not in methods:
                 return error_response(405, f"Method {request.method} not allowed here", {}, Allow=", ".join(methods))
-            if not write:
+            # A GET changes nothing, so a route that also takes writes reads like any other GET.
+            if not write or request.method == "GET":
                 return _call(view, request, *args, owns_transaction=False, **kwargs)
             refusal = refuse_write(request)
             if refusal is not None:

@@ -7,6 +7,7 @@ InvalidInput with every problem at once, keyed by field path (`phases[2].tier_id
 
 import functools
 import re
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -18,6 +19,7 @@ from pydantic import (
     Strict,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -91,6 +93,33 @@ def identifier(max_length: int) -> Any:
 
 def integer(*, minimum: int = 0, maximum: int) -> Any:
     return Annotated[int, Strict(), Field(ge=minimum, le=maximum)]
+
+
+def _dollars(minimum: Decimal, maximum: int):
+    def check(value: Any) -> Decimal:
+        # A JSON number (int or float), or a Decimal from the admin's form; never a bool or a string.
+        if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+            raise PydanticCustomError("dollars", "must be a number of dollars")
+        try:
+            amount = Decimal(str(value)).quantize(Decimal("0.0001"))
+        except InvalidOperation:
+            raise PydanticCustomError("dollars", "must be a number of dollars") from None
+        if amount < minimum:
+            raise PydanticCustomError("dollars", f"must be at least {minimum}")
+        if amount > maximum:
+            raise PydanticCustomError("dollars", f"must be at most {maximum:,}")
+        return amount
+
+    return check
+
+
+def dollars(*, minimum: str, maximum: int) -> Any:
+    """An amount in USD, kept to four decimal places; a number in JSON."""
+    return Annotated[
+        Decimal,
+        BeforeValidator(_dollars(Decimal(minimum), maximum)),
+        WithJsonSchema({"type": "number", "minimum": float(minimum), "maximum": maximum}),
+    ]
 
 
 def _string_list(max_items: int, max_length: int):

@@ -19,6 +19,11 @@ KEY_CHARS = 100
 DESCRIPTION_CHARS = 10_000
 EVIDENCE_REFS = 100
 EVIDENCE_REF_CHARS = 500
+# Why a person paused, cancelled or moved something; and the name they give.
+REASON_CHARS = 2000
+ACTOR_CHARS = 150
+# A run's dollar budget: whole cents up to a billion, kept to four decimal places.
+MAX_BUDGET_USD = 10**9
 
 # How many items one request may carry.
 MAX_TIERS = 10_000

@@ -16,11 +16,23 @@ from runs.payloads import (
     AuditorResult,
     BuilderResult,
     IssueSpec,
+    PhaseControl,
     PhaseStatusUpdate,
+    RunControl,
     RunStatusUpdate,
     StartRun,
 )
-from runs.states import ISSUE_SEVERITIES, RUN_SCOPES, SAFETY_PROFILES, USAGE_LEVELS, PhaseState, RunState, TierState
+from runs.states import (
+    DIRECTIVES,
+    ISSUE_SEVERITIES,
+    RUN_ACTIONS,
+    RUN_SCOPES,
+    SAFETY_PROFILES,
+    USAGE_LEVELS,
+    PhaseState,
+    RunState,
+    TierState,
+)
 from usage.aggregation import PERIODS, parse_period
 from usage.requests import UsageBatch, UsageEventIn
 
@@ -36,7 +48,9 @@ TIME = {"type": ["string", "null"], "format": "date-time"}
 REQUEST_MODELS = (
     StartRun,
     RunStatusUpdate,
+    RunControl,
     PhaseStatusUpdate,
+    PhaseControl,
     IssueSpec,
     BuilderResult,
     AuditorResult,
@@ -147,6 +161,52 @@ def openapi_spec() -> dict:
                     "parameters": [RUN_ID],
                     "requestBody": _json_body(_ref("RunStatusUpdate")),
                     "responses": {**_ok("#/components/schemas/RunSummary"), **_errors(*WRITE_ERRORS)},
+                }
+            },
+            "/runs/{run_id}/control": {
+                "get": {
+                    "summary": "What an executor should do now: continue, pause or stop",
+                    "description": "For executors whose LLM calls do not go through LlmService: poll this "
+                    "between calls. `pause` while the run is paused, `stop` once it is finished (cancelled, "
+                    "out of budget, or done).",
+                    "operationId": "getRunControl",
+                    "parameters": [RUN_ID],
+                    "responses": {**_ok("#/components/schemas/RunControlState"), **_errors(404)},
+                },
+                "post": {
+                    "summary": "Pause, resume or cancel a run, saying why",
+                    "description": "Pause is a flag, not a state: LlmService refuses the run's calls until it "
+                    "is resumed. Cancel finishes the run as DONE_FAILED_REQUIRES_HUMAN_REVIEW with "
+                    "failure_reason `cancelled: <reason>`; every later call and update is refused (409). "
+                    "Resuming a run that is not paused, or any action on a finished run, is a 409 saying why. "
+                    "Who did it is the login, else `by`, else `api`.",
+                    "operationId": "controlRun",
+                    "security": security,
+                    "parameters": [RUN_ID],
+                    "requestBody": _json_body(_ref("RunControl")),
+                    "responses": {**_ok("#/components/schemas/RunControlState"), **_errors(*WRITE_ERRORS)},
+                },
+            },
+            "/runs/{run_id}/timeline": {
+                "get": {
+                    "summary": "The run's history: state changes, controls, notes and LLM calls, oldest first",
+                    "description": "Read from the rows each change writes (no second log). At most the 300 "
+                    "newest entries of each kind; `truncated` says when older ones are left out.",
+                    "operationId": "getRunTimeline",
+                    "parameters": [RUN_ID],
+                    "responses": {**_ok("#/components/schemas/Timeline"), **_errors(404)},
+                }
+            },
+            "/runs/{run_id}/phases/{phase_id}/control": {
+                "post": {
+                    "summary": "A person's move on a phase: retry, skip or approve, saying why",
+                    "description": "retry: FAILED → QUEUED; skip: QUEUED or FAILED → SKIPPED; approve: GATE → "
+                    "COMPLETE. Any other starting state, or a finished run, is a 409 saying why.",
+                    "operationId": "controlPhase",
+                    "security": security,
+                    "parameters": [RUN_ID, PHASE_ID],
+                    "requestBody": _json_body(_ref("PhaseControl")),
+                    "responses": {**_ok("#/components/schemas/PhaseChange"), **_errors(*WRITE_ERRORS)},
                 }
             },
             "/runs/{run_id}/phases/{phase_id}/update_status": {
@@ -347,6 +407,12 @@ def openapi_spec() -> dict:
     }
 
 
+_PAUSE_PROPS = {
+    "paused": {"type": "boolean", "description": "a flag beside the state: LlmService refuses the run's calls"},
+    "paused_at": TIME,
+    "paused_by": {"type": ["string", "null"]},
+    "pause_reason": {"type": ["string", "null"]},
+}
 _RUN_SUMMARY_PROPS = {
     "id": {"type": "string", "description": "the run_id"},
     "state": {"enum": STATES_RUN},
@@ -365,6 +431,8 @@ _RUN_SUMMARY_PROPS = {
     "minor_issues_count": COUNT,
     "major_issues_count": COUNT,
     "failure_reason": {"type": ["string", "null"]},
+    "budget_usd": {"type": ["number", "null"], "description": "dollar budget of the run's LLM calls"},
+    **_PAUSE_PROPS,
     "is_demo": {"type": "boolean", "description": "loaded by `manage.py demo`; counts in no real figure"},
 }
 _PHASE_PROPS = {
@@ -631,6 +699,51 @@ SCHEMAS = {
             "major_issues_count": COUNT,
             "elapsed_seconds": {"type": "integer"},
             "eta_seconds": {"type": ["integer", "null"]},
+            **_PAUSE_PROPS,
+            "failure_reason": {"type": ["string", "null"]},
+        },
+    },
+    "Timeline": {
+        "type": "object",
+        "properties": {
+            "run_id": {"type": "string"},
+            "truncated": {"type": "boolean"},
+            "entries": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["at", "kind", "what", "by"],
+                    "properties": {
+                        "at": {"type": "string", "format": "date-time"},
+                        "kind": {"enum": ["run", "control", "state", "note", "call"]},
+                        "phase_id": {"type": ["string", "null"]},
+                        "what": {"type": "string"},
+                        "by": {"type": "string", "description": "who or what caused it"},
+                        "reason": {"type": ["string", "null"]},
+                    },
+                },
+            },
+        },
+    },
+    "RunControlState": {
+        "type": "object",
+        "required": ["run_id", "directive", "state", "paused"],
+        "properties": {
+            "run_id": {"type": "string"},
+            "directive": {"enum": list(DIRECTIVES)},
+            "state": {"enum": STATES_RUN},
+            **_PAUSE_PROPS,
+            "failure_reason": {"type": ["string", "null"]},
+            "last_action": {
+                "type": ["object", "null"],
+                "description": "the latest pause, resume or cancel: who did it, when and why",
+                "properties": {
+                    "action": {"enum": list(RUN_ACTIONS)},
+                    "by": {"type": "string"},
+                    "reason": {"type": "string"},
+                    "at": {"type": "string", "format": "date-time"},
+                },
+            },
         },
     },
 }

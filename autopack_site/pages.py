@@ -14,7 +14,9 @@ from django.views.decorators.http import require_GET
 
 from autopack_site import clock
 from autopack_site.queries import query_id
+from autopack_site.timeline import run_timeline
 from notes.views import helpers_context
+from routing.budgets import run_limits
 from routing.views import mapping_context
 from runs.models import Phase, Run
 from runs.progress import percent, phases_with_issues, run_progress
@@ -79,6 +81,8 @@ def run_page(request, run_id):
         "current_phase_pk": progress.current_phase.pk if progress.current_phase else None,
         "phase_states": PhaseState.values,
         "usage_rows": run_usage_by_phase_and_model(run.run_id),
+        "limits": run_limits(run),
+        "timeline": run_timeline(run),
     }
     return render(request, "runs/run_detail.html", context)
 

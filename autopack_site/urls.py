@@ -18,6 +18,7 @@ urlpatterns = [
     # The original dashboard's health check.
     path("health", views.healthz, name="health"),
     path("dashboard/demo/remove", views.remove_demo, name="demo-remove"),
+    path("runs/<id:run_id>/timeline", views.timeline_json, name="api-run-timeline"),
     path("dashboard/forms/remove-demo", views.remove_demo_form, name="demo-remove-form"),
     *runs_urls.api_urlpatterns,
     *usage_urls.api_urlpatterns,

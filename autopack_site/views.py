@@ -11,8 +11,11 @@ from django_htmx.http import HttpResponseClientRefresh
 from autopack_site.api import NO_BODY, api_view, dashboard_form
 from autopack_site.contract import EmptyBody, validate_body
 from autopack_site.demo import remove_demo_data
+from autopack_site.errors import NotFound
 from autopack_site.openapi import openapi_spec
 from autopack_site.responses import RETRY_AFTER_SECONDS, error_response
+from autopack_site.timeline import run_timeline
+from runs.models import Run
 
 
 @require_GET
@@ -27,6 +30,18 @@ def api_docs(request):
         {"path": p, "method": m.upper(), **op} for p, methods in spec["paths"].items() for m, op in methods.items()
     ]
     return render(request, "api_docs.html", {"spec": spec, "operations": operations})
+
+
+@api_view(methods=("GET",), write=False)
+def timeline_json(request, run_id):
+    """The run's timeline, oldest first: state changes, controls, notes and LLM calls, each with who or what."""
+    run = Run.objects.filter(run_id=run_id).first()
+    if run is None:
+        raise NotFound(f"Run '{run_id}' not found")
+    timeline = run_timeline(run)
+    return JsonResponse(
+        {"run_id": run.run_id, "entries": [e.as_json() for e in timeline.entries], "truncated": timeline.truncated}
+    )
 
 
 @api_view(methods=("POST",), body_optional=True)

@@ -7,6 +7,10 @@ Every attempt is recorded with its exact usage and the router's decision, under 
 own, so a retried call never counts twice. A 429, a 5xx or a timeout puts the provider in a cooldown
 kept in the database (every worker and machine honours it) and a non-critical call moves down its
 fallback chain; critical categories never fall back.
+
+Each attempt first passes its run's checks (routing.budgets): a paused, finished or over-budget run
+raises RunPaused, RunFinished or BudgetExhausted (all RunRefused) before anything is sent or recorded,
+so a pause or cancel on the dashboard takes effect at the run's next call.
 """
 
 import functools
@@ -17,8 +21,10 @@ import uuid
 from dataclasses import dataclass, field
 
 import openai
+from django.db import transaction
 
 from notes.services import mark_delivered, notes_prompt, pending_notes
+from routing.budgets import BudgetExhausted, RunFinished, RunPaused, RunRefused, reserve_call, settle
 from routing.config import ConfigError, get_config
 from routing.router import Decision, RoutingError, select
 from routing.services import put_in_cooldown
@@ -33,6 +39,9 @@ AUDITOR_PROMPT = (
     'described by the user. Answer with JSON: {"approved": true|false, "issues": [{"issue_key": str, '
     '"severity": "minor"|"major", "category": str, "description": str}], "summary": str}.'
 )
+
+
+__all__ = ["BudgetExhausted", "LlmError", "LlmService", "RunFinished", "RunPaused", "RunRefused"]
 
 
 class LlmError(Exception):
@@ -85,7 +94,7 @@ class LlmService:
         phase_id: str | None = None,
         **options,
     ) -> Completion:
-        """One chat completion, routed and recorded. Raises LlmError, or the router's errors."""
+        """One chat completion, routed and recorded. Raises LlmError, RunRefused, or the router's errors."""
         config = get_config()
         critical = (category or "general") in config.routing.never_fallback_categories
         call_id = uuid.uuid4().hex
@@ -100,8 +109,18 @@ class LlmService:
                 break
             tried.add(decision.model)
             request_id = f"{call_id}:{attempt}"
+            output_limit = options.get("max_tokens") or options.get("max_completion_tokens")
+            reservation = reserve_call(
+                run_id=run_id,
+                model=config.model(decision.model),
+                messages=messages,
+                max_tokens=output_limit if isinstance(output_limit, int) else None,
+                timeout=self.timeout,
+            )
             try:
-                completion = self._attempt(decision, messages, run_id, phase_id, request_id, failures, options)
+                completion = self._attempt(
+                    decision, messages, run_id, phase_id, request_id, failures, options, reservation
+                )
             except _Retryable as exc:
                 failures.append(f"{decision.model}: {exc}")
                 put_in_cooldown(provider=decision.provider, reason=str(exc), retry_after=exc.retry_after)
@@ -110,12 +129,15 @@ class LlmService:
                         f"{decision.model} failed ({exc}); {decision.category} is never downgraded, so no fallback"
                     ) from None
                 continue
+            finally:
+                # Settled with the usage already; this drops the hold of a call that failed without any.
+                settle(reservation)
             # Only a call that reached the model has read the notes.
             mark_delivered(notes, call=f"{role} call {request_id} ({decision.model})")
             return completion
         raise LlmError("every attempt failed: " + "; ".join(failures or ["no model left to try"]))
 
-    def _attempt(self, decision, messages, run_id, phase_id, request_id, failures, options) -> Completion:
+    def _attempt(self, decision, messages, run_id, phase_id, request_id, failures, options, reservation) -> Completion:
         client = self._client(decision.provider)
         started = time.monotonic()
         try:
@@ -126,7 +148,9 @@ class LlmService:
             raise _Retryable(f"could not connect ({exc.__cause__ or exc})") from None
         except openai.APIStatusError as exc:
             latency = int((time.monotonic() - started) * 1000)
-            self._record_error_usage(decision, exc, run_id, phase_id, request_id, latency, failures)
+            with transaction.atomic():
+                self._record_error_usage(decision, exc, run_id, phase_id, request_id, latency, failures)
+                settle(reservation)
             if exc.status_code == 429 or exc.status_code >= 500:
                 raise _Retryable(f"HTTP {exc.status_code}", retry_after=_retry_after(exc.response)) from None
             raise LlmError(
@@ -136,18 +160,21 @@ class LlmService:
         usage = response.usage
         prompt = usage.prompt_tokens if usage else 0
         completion = usage.completion_tokens if usage else 0
-        _record(
-            decision,
-            run_id,
-            phase_id,
-            request_id,
-            failures,
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            cached_prompt_tokens=_detail(usage, "prompt_tokens_details", "cached_tokens"),
-            reasoning_tokens=_detail(usage, "completion_tokens_details", "reasoning_tokens"),
-            latency_ms=latency,
-        )
+        # The real usage replaces the hold in one transaction: never both counted, never neither.
+        with transaction.atomic():
+            _record(
+                decision,
+                run_id,
+                phase_id,
+                request_id,
+                failures,
+                prompt_tokens=prompt,
+                completion_tokens=completion,
+                cached_prompt_tokens=_detail(usage, "prompt_tokens_details", "cached_tokens"),
+                reasoning_tokens=_detail(usage, "completion_tokens_details", "reasoning_tokens"),
+                latency_ms=latency,
+            )
+            settle(reservation)
         text = (response.choices[0].message.content or "") if response.choices else ""
         return Completion(text, decision.model, decision.provider, request_id, decision, prompt, completion, failures)
 
@@ -232,7 +259,7 @@ class LlmService:
         category, complexity = phase_spec.get("task_category"), phase_spec.get("complexity")
         try:
             completion = self.complete(role, category, complexity, messages, run_id, phase_id, **options)
-        except (LlmError, RoutingError, ConfigError) as exc:
+        except (LlmError, RoutingError, ConfigError, RunRefused) as exc:
             return {
                 "success": False,
                 "tokens_used": 0,

@@ -71,7 +71,17 @@ class RunAdmin(admin.ModelAdmin):
     list_filter = ("state", "safety_profile", "run_scope")
     search_fields = ("run_id",)
     date_hierarchy = "created_at"
-    readonly_fields = ("run_id", "created_at", "updated_at", "version", *DERIVED)
+    # Pause and resume go through `control_run` (the run page or the API), which writes who and why.
+    readonly_fields = (
+        "run_id",
+        "created_at",
+        "updated_at",
+        "version",
+        "paused_at",
+        "paused_by",
+        "pause_reason",
+        *DERIVED,
+    )
     fields = (
         "run_id",
         "state",
@@ -80,6 +90,10 @@ class RunAdmin(admin.ModelAdmin):
         "token_cap",
         "max_phases",
         "max_duration_minutes",
+        "budget_usd",
+        "paused_at",
+        "paused_by",
+        "pause_reason",
         "tokens_used",
         "minor_issues_count",
         "major_issues_count",

@@ -3,13 +3,14 @@
 from django.core.paginator import Paginator
 from django.http import JsonResponse
 
+from autopack_site.access import actor
 from autopack_site.api import NO_BODY, api_view
 from autopack_site.errors import InvalidInput, NotFound
 from autopack_site.queries import query_int
 from runs import payloads, services
 from runs.models import Phase, Run
 from runs.progress import run_progress
-from runs.serializers import issue_json, phase_json, run_json, run_summary_json
+from runs.serializers import control_json, issue_json, pause_json, phase_json, run_json, run_summary_json
 from runs.states import RunState
 
 PAGE_SIZE_MAX = 200
@@ -69,7 +70,29 @@ def run_detail(request, run_id):
 
 @api_view(methods=("GET",), write=False)
 def run_status(request, run_id):
-    return JsonResponse(run_progress(_run_or_404(run_id)).as_status())
+    run = _run_or_404(run_id)
+    return JsonResponse(
+        {**run_progress(run).as_status(), **pause_json(run), "failure_reason": run.failure_reason or None}
+    )
+
+
+@api_view(methods=("GET", "POST"))
+def run_control(request, run_id):
+    """GET: the directive an executor that is not wired through LlmService polls. POST: pause, resume, cancel."""
+    if request.method == "GET":
+        return JsonResponse(control_json(_run_or_404(run_id)))
+    body = payloads.parse_run_control(request.json)
+    run = services.control_run(run_id=run_id, action=body.action, actor=actor(request, body.by), reason=body.reason)
+    return JsonResponse(control_json(run))
+
+
+@api_view(methods=("POST",))
+def phase_control(request, run_id, phase_id):
+    body = payloads.parse_phase_control(request.json)
+    phase = services.control_phase(
+        run_id=run_id, phase_id=phase_id, action=body.action, actor=actor(request, body.by), reason=body.reason
+    )
+    return _phase_response(phase)
 
 
 @api_view(methods=("POST",))

@@ -43,6 +43,13 @@ class Run(models.Model):
     minor_issues_count = models.PositiveIntegerField(default=0)
     major_issues_count = models.PositiveIntegerField(default=0)
     failure_reason = models.TextField(blank=True, default="")
+    # An optional budget in dollars for the run's LLM calls, as the catalog prices them.
+    budget_usd = models.DecimalField(max_digits=16, decimal_places=4, null=True, blank=True)
+    # Pause is a flag, not a state: the executor's state stays as it was, and LlmService refuses the
+    # run's calls while `paused_at` is set.
+    paused_at = models.DateTimeField(null=True, blank=True)
+    paused_by = models.CharField(max_length=150, blank=True, default="")
+    pause_reason = models.TextField(blank=True, default="")
     # Loaded by `manage.py demo`: labelled as demo data everywhere, and removed by `demo --remove`.
     is_demo = models.BooleanField(default=False)
     # Raised by every write to the run or its phases; dashboard polls compare it to skip work.
@@ -66,6 +73,10 @@ class Run(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.state in TERMINAL_RUN_STATES
+
+    @property
+    def is_paused(self) -> bool:
+        return self.paused_at is not None
 
 
 class Tier(models.Model):
@@ -166,3 +177,46 @@ class UnclaimedUsage(models.Model):
 
     def __str__(self):
         return f"{self.run_id} {self.phase_id}: {self.tokens}"
+
+
+class RunEvent(models.Model):
+    """One entry of a run's history, written by the service that made the change in its transaction.
+
+    `action` is "state" for a state change a report or the server made, or what a person did (pause,
+    resume, cancel, retry, skip, approve). `phase_id` is blank for the run itself.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(max_length=20)
+    phase_id = models.CharField(max_length=100, blank=True, default="")
+    from_state = models.CharField(max_length=40, blank=True, default="")
+    to_state = models.CharField(max_length=40, blank=True, default="")
+    actor = models.CharField(max_length=150)
+    reason = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["run", "created_at"], name="run_event_run_created_idx")]
+
+    def __str__(self):
+        return f"{self.run_id} {self.action} {self.phase_id} {self.from_state}→{self.to_state}"
+
+
+class RunReservation(models.Model):
+    """An LLM call in flight: its estimated tokens and price, held against the run's budgets until it settles.
+
+    A reservation whose process died is ignored after `expires_at`.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="reservations")
+    tokens = models.BigIntegerField()
+    cost_usd = models.DecimalField(max_digits=20, decimal_places=10)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "expires_at"], name="run_reservation_live_idx")]
+
+    def __str__(self):
+        return f"{self.run_id}: {self.tokens} tokens, ${self.cost_usd}"

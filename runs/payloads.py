@@ -13,6 +13,7 @@ from autopack_site.contract import (
     EmptyBody,
     RequestModel,
     choice,
+    dollars,
     drop_nulls,
     field_problems,
     identifier,
@@ -23,17 +24,20 @@ from autopack_site.contract import (
     validate_body,
 )
 from autopack_site.limits import (
+    ACTOR_CHARS,
     DESCRIPTION_CHARS,
     EVIDENCE_REF_CHARS,
     EVIDENCE_REFS,
     INT_MAX,
     KEY_CHARS,
+    MAX_BUDGET_USD,
     MAX_ISSUES,
     MAX_ISSUES_PER_RESULT,
     MAX_PHASES,
     MAX_TIERS,
     MAX_TOKENS,
     NAME_CHARS,
+    REASON_CHARS,
 )
 from autopack_site.strict_json import check_strings
 from runs.states import (
@@ -46,6 +50,8 @@ from runs.states import (
     DEFAULT_SAFETY_PROFILE,
     DEFAULT_TOKEN_CAP,
     ISSUE_SEVERITIES,
+    PHASE_ACTIONS,
+    RUN_ACTIONS,
     RUN_SCOPES,
     SAFETY_PROFILES,
     PhaseState,
@@ -64,6 +70,8 @@ class RunSpec(RequestModel):
     token_cap: integer(minimum=1, maximum=MAX_TOKENS) = DEFAULT_TOKEN_CAP
     max_phases: integer(minimum=1, maximum=MAX_PHASES) = DEFAULT_MAX_PHASES
     max_duration_minutes: integer(minimum=1, maximum=INT_MAX) = DEFAULT_MAX_DURATION_MINUTES
+    # No dollar budget unless one is given.
+    budget_usd: dollars(minimum="0.01", maximum=MAX_BUDGET_USD) | None = None
 
 
 class TierSpec(RequestModel):
@@ -166,6 +174,32 @@ class RunStatusUpdate(RequestModel):
     failure_reason: text(DESCRIPTION_CHARS) | None = None
 
 
+class RunControl(RequestModel):
+    """POST /runs/{run_id}/control: pause, resume or cancel the run, saying why."""
+
+    action: choice(RUN_ACTIONS)
+    reason: text(REASON_CHARS) = ""
+    # Who asks, when no login says so (a name for the run's history).
+    by: text(ACTOR_CHARS) = ""
+
+
+class PhaseControl(RequestModel):
+    """POST /runs/{run_id}/phases/{phase_id}/control: retry a failed phase, skip one, or approve one at GATE."""
+
+    action: choice(PHASE_ACTIONS)
+    reason: text(REASON_CHARS) = ""
+    by: text(ACTOR_CHARS) = ""
+
+
+class ControlForm(RequestModel):
+    """The dashboard's control dialog: a run action, or a phase action when it names a phase."""
+
+    run_id: identifier(NAME_CHARS)
+    phase_id: text(KEY_CHARS) = ""
+    action: choice((*RUN_ACTIONS, *PHASE_ACTIONS))
+    reason: text(REASON_CHARS) = ""
+
+
 def _default_source(data: Any, key: str, source: str) -> Any:
     """An issue in an agent's result is that agent's unless it names another source."""
     if isinstance(data, dict) and isinstance(data.get(key), list):
@@ -221,6 +255,14 @@ def parse_phase_status(body) -> PhaseStatusUpdate:
 
 def parse_run_status(body) -> RunStatusUpdate:
     return validate_body(RunStatusUpdate, body, "Invalid run status")
+
+
+def parse_run_control(body) -> RunControl:
+    return validate_body(RunControl, body, "Invalid control")
+
+
+def parse_phase_control(body) -> PhaseControl:
+    return validate_body(PhaseControl, body, "Invalid control")
 
 
 def parse_record_issue(body) -> IssueSpec:

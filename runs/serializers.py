@@ -1,6 +1,7 @@
 """JSON shapes of runs, tiers and phases, with the original Autopack API's field names."""
 
-from runs.models import Phase, PhaseIssue, Run, Tier
+from runs.models import Phase, PhaseIssue, Run, RunEvent, Tier
+from runs.states import RUN_ACTIONS
 
 
 def _time(value):
@@ -86,7 +87,47 @@ def run_summary_json(run: Run) -> dict:
         "minor_issues_count": run.minor_issues_count,
         "major_issues_count": run.major_issues_count,
         "failure_reason": run.failure_reason or None,
+        "budget_usd": _dollars(run.budget_usd),
+        **pause_json(run),
         "is_demo": run.is_demo,
+    }
+
+
+def _dollars(value):
+    return float(value) if value is not None else None
+
+
+def pause_json(run: Run) -> dict:
+    """Pause is a flag beside the state: whether it is set, since when, by whom and why."""
+    return {
+        "paused": run.is_paused,
+        "paused_at": _time(run.paused_at),
+        "paused_by": run.paused_by or None,
+        "pause_reason": run.pause_reason or None,
+    }
+
+
+def directive(run: Run) -> str:
+    """What an executor polling the control endpoint should do now."""
+    if run.is_terminal:
+        return "stop"
+    return "pause" if run.is_paused else "continue"
+
+
+def control_json(run: Run) -> dict:
+    """GET /runs/{run_id}/control: the directive, the state and pause behind it, and the last action taken."""
+    last = RunEvent.objects.filter(run=run, action__in=RUN_ACTIONS).order_by("-created_at", "-id").first()
+    return {
+        "run_id": run.run_id,
+        "directive": directive(run),
+        "state": run.state,
+        **pause_json(run),
+        "failure_reason": run.failure_reason or None,
+        "last_action": (
+            {"action": last.action, "by": last.actor, "reason": last.reason, "at": _time(last.created_at)}
+            if last
+            else None
+        ),
     }
 
 

@@ -6,24 +6,41 @@ tokens and issue counts of tiers and runs are sums of their phases', and a run f
 when its last phase finishes.
 """
 
+from decimal import Decimal
+
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q, Sum
 
 from autopack_site import clock
 from autopack_site.errors import Conflict, InvalidInput, NotFound
-from autopack_site.limits import DESCRIPTION_CHARS, INT_MAX, KEY_CHARS, MAX_PHASES, MAX_TOKENS, NAME_CHARS
-from runs.models import Phase, PhaseIssue, Run, Tier, UnclaimedUsage
+from autopack_site.limits import (
+    DESCRIPTION_CHARS,
+    INT_MAX,
+    KEY_CHARS,
+    MAX_BUDGET_USD,
+    MAX_PHASES,
+    MAX_TOKENS,
+    NAME_CHARS,
+)
+from runs.models import Phase, PhaseIssue, Run, RunEvent, Tier, UnclaimedUsage
 from runs.payloads import IssueSpec, PhaseReport, PhaseSpec, RunSpec, TierSpec
 from runs.states import (
     COMPLEXITIES,
     DONE_PHASE_STATES,
+    EXECUTOR,
     EXECUTOR_RUN_STATES,
     FINISHED_PHASE_STATES,
     FINISHED_TIER_STATES,
+    PAUSE,
+    PHASE_ACTIONS,
     REOPEN_PHASE_STATES,
+    RESUME,
+    RUN_ACTIONS,
     RUN_SCOPES,
     RUNNING_PHASE_STATES,
     SAFETY_PROFILES,
+    SERVER,
+    STATE_CHANGE,
     PhaseState,
     RunState,
     TierState,
@@ -49,6 +66,7 @@ RUN_SETTING_RULES = {
     "token_cap": {"minimum": 1, "maximum": MAX_TOKENS},
     "max_phases": {"minimum": 1, "maximum": MAX_PHASES},
     "max_duration_minutes": {"minimum": 1, "maximum": INT_MAX},
+    "budget_usd": {"dollars": True},
     "failure_reason": {"max_length": DESCRIPTION_CHARS},
 }
 TIER_FIELD_RULES = {
@@ -85,6 +103,7 @@ def start_run(*, run: RunSpec, tiers: list[TierSpec], phases: list[PhaseSpec], i
                 token_cap=run.token_cap,
                 max_phases=run.max_phases,
                 max_duration_minutes=run.max_duration_minutes,
+                budget_usd=run.budget_usd,
                 is_demo=is_demo,
                 created_at=now,
                 updated_at=now,
@@ -202,17 +221,118 @@ def update_run_status(*, run_id: str, state: str, failure_reason: str | None = N
             {"state": "derived by the server"},
         )
     now = clock.now()
+    _log(run, now, action=STATE_CHANGE, actor=EXECUTOR, from_state=run.state, to_state=state)
     run.state = state
     if failure_reason is not None:
         run.failure_reason = failure_reason
     if run.is_terminal:
         run.completed_at = now
+        _lift_pause(run)
     elif run.started_at is None and state not in NOT_STARTED_RUN_STATES:
         run.started_at = now
     run.version += 1
     run.updated_at = now
     run.save()
     return run
+
+
+@transaction.atomic
+def control_run(*, run_id: str, action: str, actor: str, reason: str = "") -> Run:
+    """Pause, resume or cancel a run, written to its history with who and why.
+
+    Pause is a flag (LlmService refuses the run's calls while it is set); cancel finishes the run as
+    DONE_FAILED_REQUIRES_HUMAN_REVIEW with failure_reason "cancelled: <reason>". A move that does not
+    apply (resume a run that is not paused, anything on a finished run) raises Conflict saying why.
+    """
+    if action not in RUN_ACTIONS:
+        raise InvalidInput("Invalid control", {"action": f"must be one of: {', '.join(RUN_ACTIONS)}"})
+    run = _lock_run(run_id)
+    if run.is_terminal:
+        why = f" ({run.failure_reason})" if run.failure_reason else ""
+        raise Conflict(f"Run '{run_id}' is finished ({run.state}){why}; it cannot {action}", {"action": "illegal move"})
+    now = clock.now()
+    if action == PAUSE:
+        if run.is_paused:
+            raise Conflict(
+                f"Run '{run_id}' is already paused (by {run.paused_by or 'someone'} at {run.paused_at:%H:%M:%S})",
+                {"action": "illegal move"},
+            )
+        run.paused_at, run.paused_by, run.pause_reason = now, actor, reason
+        _log(run, now, action=action, actor=actor, reason=reason)
+    elif action == RESUME:
+        if not run.is_paused:
+            raise Conflict(f"Run '{run_id}' is not paused; only a paused run can resume", {"action": "illegal move"})
+        _lift_pause(run)
+        _log(run, now, action=action, actor=actor, reason=reason)
+    else:
+        _finish_run(
+            run,
+            now,
+            RunState.DONE_FAILED_REQUIRES_HUMAN_REVIEW,
+            action=action,
+            actor=actor,
+            reason=reason,
+            failure_reason=f"cancelled: {reason or f'by {actor}, no reason given'}",
+        )
+    run.version += 1
+    run.updated_at = now
+    run.save()
+    return run
+
+
+@transaction.atomic
+def control_phase(*, run_id: str, phase_id: str, action: str, actor: str, reason: str = "") -> Phase:
+    """A person's move on a phase: retry a FAILED one (QUEUED), skip a QUEUED or FAILED one (SKIPPED),
+    approve one waiting at GATE (COMPLETE). Written to the run's history with who and why.
+    """
+    if action not in PHASE_ACTIONS:
+        raise InvalidInput("Invalid control", {"action": f"must be one of: {', '.join(PHASE_ACTIONS)}"})
+    run, phase = _lock_phase(run_id, phase_id)
+    _refuse_if_finished(run)
+    applies_to, state = PHASE_ACTIONS[action]
+    if phase.state not in applies_to:
+        raise Conflict(
+            f"Phase '{phase_id}' is {phase.state}; {action} applies to a phase that is {' or '.join(applies_to)}",
+            {"action": "illegal move"},
+        )
+    now = clock.now()
+    _set_phase_state(run, phase, state, now, action=action, actor=actor, reason=reason)
+    return _save_phase_change(run, phase, now)
+
+
+@transaction.atomic
+def end_run_over_budget(*, run_id: str, actor: str, reason: str) -> Run:
+    """Finish a run as DONE_FAILED_BUDGET_EXHAUSTED; `reason` names the limit and the figures."""
+    run = _lock_run(run_id)
+    if run.is_terminal:
+        return run
+    now = clock.now()
+    _finish_run(
+        run,
+        now,
+        RunState.DONE_FAILED_BUDGET_EXHAUSTED,
+        action=STATE_CHANGE,
+        actor=actor,
+        reason=reason,
+        failure_reason=reason,
+    )
+    run.version += 1
+    run.updated_at = now
+    run.save()
+    return run
+
+
+def _finish_run(run: Run, now, state: str, *, action: str, actor: str, reason: str, failure_reason: str) -> None:
+    _log(run, now, action=action, actor=actor, from_state=run.state, to_state=state, reason=reason)
+    run.state = state
+    run.failure_reason = failure_reason[:DESCRIPTION_CHARS]
+    run.completed_at = now
+    _lift_pause(run)
+
+
+def _lift_pause(run: Run) -> None:
+    # A finished run takes no calls at all: a pause no longer means anything (its history keeps it).
+    run.paused_at, run.paused_by, run.pause_reason = None, "", ""
 
 
 @transaction.atomic
@@ -283,7 +403,15 @@ def _row_errors(kind: str, changes_by_id: dict[str, dict], rows: dict, rules: di
     return errors
 
 
-def _value_error(value, *, minimum=None, maximum=None, choices=None, max_length=None, required=False) -> str | None:
+def _value_error(
+    value, *, minimum=None, maximum=None, choices=None, max_length=None, required=False, dollars=False
+) -> str | None:
+    if dollars:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal) or not value.is_finite():
+            return "must be an amount in dollars"
+        return None if Decimal("0.01") <= value <= MAX_BUDGET_USD else f"must be between 0.01 and {MAX_BUDGET_USD:,}"
     if minimum is not None:
         if not isinstance(value, int) or isinstance(value, bool):
             return "must be a whole number"
@@ -410,11 +538,12 @@ def _lock_phase(run_id: str, phase_id: str) -> tuple[Run, Phase]:
 
 def _refuse_if_finished(run: Run) -> None:
     if run.is_terminal:
-        raise Conflict(f"Run '{run.run_id}' is finished ({run.state}); nothing in it can change")
+        why = f" ({run.failure_reason})" if run.failure_reason else ""
+        raise Conflict(f"Run '{run.run_id}' is finished ({run.state}); nothing in it can change{why}")
 
 
 def _move_phase(run: Run, phase: Phase, state: str, now) -> None:
-    """Check and apply a phase's state move, with its start and completion times."""
+    """Check and apply a phase's state move an executor reported, with its start and completion times."""
     if state not in PhaseState.values:
         raise InvalidInput("Invalid phase status", {"state": f"unknown phase state '{state}'"})
     _refuse_if_finished(run)
@@ -423,6 +552,22 @@ def _move_phase(run: Run, phase: Phase, state: str, now) -> None:
             f"Phase '{phase.phase_id}' is {phase.state}; a finished phase may only be reopened "
             f"to QUEUED or EXECUTING, not moved to {state}",
             {"state": "illegal move"},
+        )
+    _set_phase_state(run, phase, state, now, action=STATE_CHANGE, actor=EXECUTOR)
+
+
+def _set_phase_state(run: Run, phase: Phase, state: str, now, *, action: str, actor: str, reason: str = "") -> None:
+    """Apply a checked move, with its times and the run's start, and write it to the run's history."""
+    if state != phase.state or action != STATE_CHANGE:
+        _log(
+            run,
+            now,
+            action=action,
+            actor=actor,
+            phase_id=phase.phase_id,
+            from_state=phase.state,
+            to_state=state,
+            reason=reason,
         )
     phase.state = state
     # A skipped phase never ran, so it has no start; every other move past QUEUED is one.
@@ -433,6 +578,7 @@ def _move_phase(run: Run, phase: Phase, state: str, now) -> None:
     else:
         phase.completed_at = None
     if phase.started_at and run.state in NOT_STARTED_RUN_STATES:
+        _log(run, now, action=STATE_CHANGE, actor=actor, from_state=run.state, to_state=RunState.PHASE_EXECUTION)
         run.state = RunState.PHASE_EXECUTION
         run.started_at = run.started_at or phase.started_at
 
@@ -563,10 +709,30 @@ def _refresh_run(run: Run, now) -> None:
 
 def _finalise_run(run: Run, *, failed: int, now) -> None:
     run.completed_at = now
+    _lift_pause(run)
+    before = run.state
     if not failed:
         run.state = RunState.DONE_SUCCESS
-        return
-    run.state = RunState.DONE_FAILED_REQUIRES_HUMAN_REVIEW
-    if not run.failure_reason:
-        failed_ids = list(Phase.objects.filter(run=run, state=PhaseState.FAILED).values_list("phase_id", flat=True)[:5])
-        run.failure_reason = f"{failed} phase(s) failed: {', '.join(failed_ids)}"
+    else:
+        run.state = RunState.DONE_FAILED_REQUIRES_HUMAN_REVIEW
+        if not run.failure_reason:
+            failed_ids = list(
+                Phase.objects.filter(run=run, state=PhaseState.FAILED).values_list("phase_id", flat=True)[:5]
+            )
+            run.failure_reason = f"{failed} phase(s) failed: {', '.join(failed_ids)}"
+    why = run.failure_reason if failed else "every phase is finished"
+    _log(run, now, action=STATE_CHANGE, actor=SERVER, from_state=before, to_state=run.state, reason=why)
+
+
+def _log(run: Run, now, *, action: str, actor: str, phase_id="", from_state="", to_state="", reason="") -> RunEvent:
+    """Write one entry of the run's history (its timeline), in the transaction of the change it records."""
+    return RunEvent.objects.create(
+        run=run,
+        action=action,
+        phase_id=phase_id,
+        from_state=from_state,
+        to_state=to_state,
+        actor=actor[:150],
+        reason=reason,
+        created_at=now,
+    )

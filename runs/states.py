@@ -74,5 +74,22 @@ DEFAULT_TOKEN_CAP = 5_000_000
 DEFAULT_MAX_PHASES = 25
 DEFAULT_MAX_DURATION_MINUTES = 120
 
+# A person's moves on a run (a flag for pause, a finish for cancel) and on a phase: each phase action
+# applies to phases in the states given and moves them to the last.
+PAUSE, RESUME, CANCEL = "pause", "resume", "cancel"
+RUN_ACTIONS = (PAUSE, RESUME, CANCEL)
+RETRY, SKIP, APPROVE = "retry", "skip", "approve"
+PHASE_ACTIONS = {
+    RETRY: ((PhaseState.FAILED,), PhaseState.QUEUED),
+    SKIP: ((PhaseState.QUEUED, PhaseState.FAILED), PhaseState.SKIPPED),
+    APPROVE: ((PhaseState.GATE,), PhaseState.COMPLETE),
+}
+# What a run's history calls a state change nobody asked for by name (a report, a derived move).
+STATE_CHANGE = "state"
+# Who moved a run when no person did: the executor's reports, and what the server derives from them.
+EXECUTOR, SERVER = "executor", "server"
+# What an executor polling GET /runs/{run_id}/control is told to do.
+DIRECTIVES = ("continue", "pause", "stop")
+
 # The colour levels of a usage bar, as runs.progress.level_for names them.
 USAGE_LEVELS = ("ok", "warning", "danger", "exceeded")

@@ -8,6 +8,8 @@ api_urlpatterns = [
     path("runs/start", api.start_run, name="api-run-start"),
     path("runs/<id:run_id>", api.run_detail, name="api-run-detail"),
     path("runs/<id:run_id>/update_status", api.update_run_status, name="api-run-update-status"),
+    path("runs/<id:run_id>/control", api.run_control, name="api-run-control"),
+    path("runs/<id:run_id>/phases/<id:phase_id>/control", api.phase_control, name="api-phase-control"),
     path(
         "runs/<id:run_id>/phases/<id:phase_id>/update_status",
         api.update_phase_status,
@@ -34,4 +36,5 @@ api_urlpatterns = [
 
 dashboard_urlpatterns = [
     path("dashboard/runs/<id:run_id>/progress", views.run_progress_fragment, name="run-progress"),
+    path("dashboard/forms/run-control", views.control_form, name="run-control-form"),
 ]

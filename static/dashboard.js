@@ -118,6 +118,43 @@
     });
   }
 
+  // Run and phase controls: each button opens the page's one <dialog>, which says what the action does
+  // and asks why; only its Confirm posts. An in-page dialog, because the editors' sandboxed frames
+  // make confirm() return false without showing anything.
+  function controlDialog() {
+    var dialog = document.getElementById("control-dialog");
+    if (!dialog) return;
+    var form = dialog.querySelector("form");
+    var field = function (name) { return form.elements.namedItem(name); };
+    var errorBox = function () { return document.getElementById("run-summary-error"); };
+    document.body.addEventListener("click", function (event) {
+      var button = event.target.closest && event.target.closest("[data-control]");
+      if (!button) return;
+      form.reset();
+      field("action").value = button.getAttribute("data-control");
+      field("phase_id").value = button.getAttribute("data-phase-id") || "";
+      // The page's version: the answer carries what changed since, as the next poll would.
+      var summary = document.getElementById("run-summary");
+      if (summary) field("v").value = summary.getAttribute("data-version");
+      dialog.querySelector("[data-control-title]").textContent = button.getAttribute("data-control-title");
+      dialog.querySelector("[data-control-text]").textContent = button.getAttribute("data-control-text");
+      dialog.querySelector("[data-control-confirm]").textContent = button.textContent.replace("…", "");
+      if (errorBox()) errorBox().textContent = "";
+      dialog.showModal();
+      field("reason").focus();
+    });
+    dialog.querySelector("[data-control-close]").addEventListener("click", function () { dialog.close(); });
+    form.addEventListener("htmx:afterRequest", function (event) {
+      if (event.detail.elt !== form) return;
+      // A refusal answers with its reason already in the dialog (X-Refused): keep it open to read.
+      if (event.detail.successful && !event.detail.xhr.getResponseHeader("X-Refused")) {
+        dialog.close();
+      } else if (!event.detail.successful && errorBox()) {
+        errorBox().textContent = "Not done (HTTP " + event.detail.xhr.status + ")";
+      }
+    });
+  }
+
   // Copy context: the clipboard API where the page may use it, else a selected textarea and
   // execCommand (the editors' frames refuse the clipboard API). The text stays on show either way.
   function copyContext(button) {
@@ -166,6 +203,7 @@
     document.body.addEventListener("htmx:responseError", showRefusal);
     document.body.addEventListener("htmx:configRequest", followUsagePeriod);
     noteForms();
+    controlDialog();
     document.body.addEventListener("click", function (event) {
       var button = event.target.closest && event.target.closest("[data-copy-context]");
       if (button) copyContext(button);

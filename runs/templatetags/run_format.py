@@ -1,6 +1,8 @@
-"""Formatting of figures for people: token counts, durations, bar widths."""
+"""Formatting for people: token counts, durations, bar widths, and what each control does."""
 
 from django import template
+
+from runs.states import PHASE_ACTIONS
 
 register = template.Library()
 
@@ -38,3 +40,27 @@ def bar_width(percent) -> str:
     """A percentage clamped to 0–100 as an SVG width, with a dot whatever the locale."""
     value = max(0.0, min(100.0, float(percent or 0)))
     return f"{value:.1f}"
+
+
+@register.filter
+def phase_actions(state: str) -> list[str]:
+    """The person's actions that apply to a phase in `state` (retry, skip, approve), as the services rule."""
+    return [action for action, (applies_to, _) in PHASE_ACTIONS.items() if state in applies_to]
+
+
+# What each control does, said in its confirmation dialog before anything happens.
+CONTROL_TEXT = {
+    "pause": "LlmService refuses this run's calls until it is resumed. The run keeps its state; "
+    "executors polling the control endpoint are told to pause.",
+    "resume": "The run's calls go through again.",
+    "cancel": "The run finishes as DONE_FAILED_REQUIRES_HUMAN_REVIEW (“cancelled: <your reason>”) and refuses "
+    "every later call and update. This cannot be undone.",
+    "retry": "The failed phase goes back to QUEUED, for the executor to run again.",
+    "skip": "The phase is marked SKIPPED and counts as done.",
+    "approve": "The phase waiting at GATE is marked COMPLETE.",
+}
+
+
+@register.filter
+def control_text(action: str) -> str:
+    return CONTROL_TEXT[action]

@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from notes.models import HumanNote
 from routing.models import ModelOverride
+from runs.models import Run
 from tests.browser.test_run_progress_live import SIMPLE_BROWSER_SANDBOX
 from tests.conftest import plan
 from tests.routing.conftest import ROUTING
@@ -80,6 +81,30 @@ def test_a_mapping_change_in_the_frame_is_saved(framed):
     cell.locator("select").select_option("o4-mini")
     expect(framed.locator("#cell-builder-docs-medium .badge.source")).to_have_text("global override")
     assert ModelOverride.objects.get().model == "o4-mini"
+
+
+def test_pause_resume_and_cancel_in_the_frame_through_the_page_s_dialog(framed, page):
+    """confirm() is blocked in the frame; the in-page dialog is not, and needs no cookie."""
+    framed.get_by_role("button", name="Pause…").click()
+    dialog = framed.locator("#control-dialog")
+    expect(dialog).to_be_visible()
+    dialog.locator("textarea").fill("Checking the plan")
+    dialog.get_by_role("button", name="Pause", exact=True).click()
+    expect(framed.locator("#run-summary .badge.paused")).to_have_text("paused")
+    assert Run.objects.get().pause_reason == "Checking the plan"
+
+    framed.get_by_role("button", name="Resume…").click()
+    dialog.get_by_role("button", name="Resume", exact=True).click()
+    expect(framed.get_by_role("button", name="Pause…")).to_be_visible()
+    assert not Run.objects.get().is_paused
+
+    framed.get_by_role("button", name="Cancel run…").click()
+    dialog.locator("textarea").fill("Wrong branch")
+    dialog.get_by_role("button", name="Cancel run", exact=True).click()
+    expect(framed.locator("#run-summary")).to_contain_text("cancelled: Wrong branch")
+    assert Run.objects.get().state == "DONE_FAILED_REQUIRES_HUMAN_REVIEW"
+    assert page.context.cookies() == []
+    assert page.js_errors == []
 
 
 def test_copy_context_in_the_frame_yields_the_text(framed, page):

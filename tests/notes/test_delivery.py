@@ -5,7 +5,8 @@ import pytest
 from notes.models import HumanNote
 from notes.services import add_note
 from tests.conftest import plan
-from tests.routing.test_llm_service import MESSAGES, provider, service  # noqa: F401 - fixtures
+from tests.routing.conftest import provider, service  # noqa: F401 - fixtures
+from tests.routing.test_llm_service import MESSAGES
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
 import pytest
 
-from routing.llm_service import LlmError, LlmService
+from routing.llm_service import LlmError
 from routing.models import ProviderCooldown
 from routing.quotas import forget_cached_states
 from routing.router import QuotaExhausted
@@ -15,42 +15,6 @@ from usage.recording import record_usage_events
 pytestmark = pytest.mark.django_db
 
 MESSAGES = [{"role": "user", "content": "hello"}]
-
-
-@pytest.fixture
-def provider():
-    fake = FakeProvider()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture
-def service(provider, models_config, monkeypatch):
-    """models.yaml pointing every provider at the fake, with a short chain and quotas."""
-    monkeypatch.setenv("FAKE_OPENAI_KEY", "sk-test-openai")
-    monkeypatch.setenv("FAKE_ANTHROPIC_KEY", "sk-test-anthropic")
-    monkeypatch.setenv("FAKE_GOOGLE_KEY", "sk-test-google")
-    models_config(
-        {
-            "providers": {
-                "openai": {"base_url": provider.url, "api_key_env": "FAKE_OPENAI_KEY"},
-                "anthropic": {"base_url": provider.url, "api_key_env": "FAKE_ANTHROPIC_KEY"},
-                "google": {"base_url": provider.url, "api_key_env": "FAKE_GOOGLE_KEY"},
-            },
-            "complexity_models": {
-                "low": {"builder": "gpt-4o-mini", "auditor": "gpt-4o-mini"},
-                "medium": {"builder": "gpt-4o", "auditor": "gpt-4o"},
-                "high": {"builder": "claude-sonnet-4-5", "auditor": "claude-opus-4-1"},
-            },
-            "category_models": {"security_auth_change": {"builder_model_override": "claude-sonnet-4-5"}},
-            "provider_quotas": {"openai": {"daily_token_cap": 100_000}, "anthropic": {"weekly_token_cap": 100_000}},
-            "quota_routing": {"enabled": True, "never_fallback_categories": ["security_auth_change"]},
-            "fallback_strategy": {"default_fallbacks": ["claude-haiku-4-5", "gemini-2.5-flash"]},
-        }
-    )
-    forget_cached_states()
-    yield LlmService(timeout=2)
-    forget_cached_states()
 
 
 def test_a_call_is_routed_sent_and_recorded_token_for_token(service, provider, api):

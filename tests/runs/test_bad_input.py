@@ -43,6 +43,8 @@ ENDPOINTS = {
         },
     ),
     "auditor_request": ("/runs/run-1/phases/P1/auditor_request", {}),
+    "run_control": ("/runs/run-1/control", {"action": "pause", "reason": "checking the plan", "by": "ana"}),
+    "phase_control": ("/runs/run-1/phases/P1/control", {"action": "skip", "reason": "done by hand"}),
     "auditor_result": (
         "/runs/run-1/phases/P1/auditor_result",
         {

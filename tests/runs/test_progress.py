@@ -41,6 +41,11 @@ def test_status_of_a_new_run(api):
         "major_issues_count": 0,
         "elapsed_seconds": 0,
         "eta_seconds": None,
+        "paused": False,
+        "paused_at": None,
+        "paused_by": None,
+        "pause_reason": None,
+        "failure_reason": None,
     }
 
 
