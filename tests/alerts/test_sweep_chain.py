@@ -19,7 +19,8 @@ def database_tasks(settings):
 
 
 def queued_sweeps() -> list:
-    return list(DBTaskResult.objects.filter(task_path="alerts.sweep.sweep_alerts", status="READY").order_by("run_after"))
+    sweeps = DBTaskResult.objects.filter(task_path="alerts.sweep.sweep_alerts", status="READY")
+    return list(sweeps.order_by("run_after"))
 
 
 def test_the_sweep_queues_the_next_a_minute_on_and_strays_stop(database_tasks, django_capture_on_commit_callbacks):

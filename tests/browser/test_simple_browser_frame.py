@@ -10,8 +10,8 @@ from playwright.sync_api import expect
 
 from alerts.models import Alert
 from notes.models import HumanNote
-from routing.services import put_in_cooldown
 from routing.models import ModelOverride
+from routing.services import put_in_cooldown
 from runs.models import Run
 from tests.browser.test_run_progress_live import SIMPLE_BROWSER_SANDBOX
 from tests.conftest import plan
