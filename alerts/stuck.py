@@ -25,7 +25,6 @@ class StuckPhase:
     phase_id: str
     name: str
     state: str
-    is_demo: bool
     last_update: dt.datetime
     last_call_at: dt.datetime | None
     last_call_model: str
@@ -52,7 +51,8 @@ class StuckPhase:
 def stuck_phases(*, runs=None, now: dt.datetime | None = None) -> list[StuckPhase]:
     """Phases under way with no update and no call for over AUTOPACK_STUCK_MINUTES, of `runs` or of all. One query.
 
-    A paused run's phases are left out: they wait on a person, they have not hung.
+    A paused run's phases are left out: they wait on a person, they have not hung. So are demo runs,
+    whose phases stand still by design.
     """
     now = now or clock.now()
     cutoff = now - dt.timedelta(minutes=settings.AUTOPACK_STUCK_MINUTES)
@@ -60,7 +60,9 @@ def stuck_phases(*, runs=None, now: dt.datetime | None = None) -> list[StuckPhas
         "-created_at", "-id"
     )
     phases = (
-        Phase.objects.filter(state__in=RUNNING_PHASE_STATES, updated_at__lt=cutoff, run__paused_at__isnull=True)
+        Phase.objects.filter(
+            state__in=RUNNING_PHASE_STATES, updated_at__lt=cutoff, run__paused_at__isnull=True, run__is_demo=False
+        )
         .exclude(run__state__in=TERMINAL_RUN_STATES)
         .annotate(
             last_call_at=Subquery(last_call.values("created_at")[:1]),
@@ -68,7 +70,6 @@ def stuck_phases(*, runs=None, now: dt.datetime | None = None) -> list[StuckPhas
         )
         .values(
             "run__run_id",
-            "run__is_demo",
             "phase_id",
             "name",
             "state",
@@ -92,7 +93,6 @@ def stuck_phases(*, runs=None, now: dt.datetime | None = None) -> list[StuckPhas
                 phase_id=row["phase_id"],
                 name=row["name"],
                 state=row["state"],
-                is_demo=row["run__is_demo"],
                 last_update=row["updated_at"],
                 last_call_at=row["last_call_at"],
                 last_call_model=row["last_call_model"] or "",

@@ -124,8 +124,6 @@ def _run_alerts(now: dt.datetime) -> int:
 def _stuck_alerts(now: dt.datetime) -> int:
     raised = 0
     for phase in stuck_phases(now=now):
-        if phase.is_demo:
-            continue
         raised += _raised(
             kind=Alert.Kind.PHASE_STUCK,
             subject=f"{phase.run_id} {phase.phase_id}",
