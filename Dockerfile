@@ -18,4 +18,5 @@ USER autopack
 VOLUME ["/data"]
 EXPOSE 8000
 # Inside a container no client is on loopback: set AUTOPACK_API_KEY so executors can write.
-CMD ["sh", "-c", "python manage.py migrate --no-input && exec gunicorn autopack_site.wsgi --config autopack_site/gunicorn_conf.py --bind 0.0.0.0:8000 --workers 2"]
+# start.sh runs gunicorn and a task worker (alerts' webhook and sweep); AUTOPACK_TASK_WORKER=0 runs gunicorn alone.
+CMD ["sh", "start.sh"]

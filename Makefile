@@ -1,4 +1,4 @@
-# The two commands: `make run` serves the dashboard, `make test` runs every test.
+# The two commands: `make run` serves the dashboard (and runs its task worker), `make test` runs every test.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -25,7 +25,10 @@ run: $(VENV)/.runtime
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py collectstatic --no-input --verbosity 0
 	$(BIN)/python manage.py demo --if-empty
-	@echo "Dashboard: http://localhost:$(PORT)/dashboard/"
+	$(BIN)/python manage.py start_alert_sweep
+	@echo "Dashboard: http://localhost:$(PORT)/dashboard/ (and a task worker beside it; Ctrl-C stops both)"
+	@$(BIN)/python manage.py db_worker --no-reload --interval 1 & worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/gunicorn autopack_site.wsgi --config autopack_site/gunicorn_conf.py --bind $(HOST):$(PORT) --workers $(WORKERS)
 
 # Installs Debian's chromium package when it can (as root, with apt); otherwise says how, and stops.

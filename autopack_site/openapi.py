@@ -7,6 +7,8 @@ the running API against this document.
 
 from django.conf import settings
 
+from alerts.models import Alert
+from alerts.services import ALERT_STATES, LIST_LIMIT
 from autopack_site.contract import EmptyBody, openapi_schemas
 from autopack_site.limits import BIGINT_MAX, INT_MAX, MAX_USAGE_EVENTS
 from notes.requests import HumanNoteIn
@@ -186,6 +188,23 @@ def openapi_spec() -> dict:
                     "requestBody": _json_body(_ref("RunControl")),
                     "responses": {**_ok("#/components/schemas/RunControlState"), **_errors(*WRITE_ERRORS)},
                 },
+            },
+            "/dashboard/alerts": {
+                "get": {
+                    "summary": "Alerts, newest first, with who acknowledged them and how their delivery went",
+                    "description": "Each alert is raised once per (kind, subject, threshold, window start). "
+                    f"At most {LIST_LIMIT}; `truncated` says when older ones are left out. `open` counts "
+                    "the alerts not yet acknowledged.",
+                    "operationId": "listAlerts",
+                    "parameters": [
+                        {
+                            "name": "state",
+                            "in": "query",
+                            "schema": {"enum": list(ALERT_STATES), "default": "open"},
+                        }
+                    ],
+                    "responses": {**_ok("#/components/schemas/AlertList"), **_errors(400)},
+                }
             },
             "/runs/{run_id}/timeline": {
                 "get": {
@@ -701,6 +720,47 @@ SCHEMAS = {
             "eta_seconds": {"type": ["integer", "null"]},
             **_PAUSE_PROPS,
             "failure_reason": {"type": ["string", "null"]},
+        },
+    },
+    "AlertList": {
+        "type": "object",
+        "required": ["open", "alerts", "truncated"],
+        "properties": {
+            "open": COUNT,
+            "truncated": {"type": "boolean"},
+            "alerts": {"type": "array", "items": _ref("Alert")},
+        },
+    },
+    "Alert": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "kind": {"enum": list(Alert.Kind.values)},
+            "subject": {"type": "string"},
+            "threshold": {"type": "integer", "description": "percent crossed, stuck minutes, or 0 for an event"},
+            "window_start": {"type": "string", "format": "date-time"},
+            "message": {"type": "string"},
+            "run_id": {"type": ["string", "null"]},
+            "phase_id": {"type": ["string", "null"]},
+            "provider": {"type": ["string", "null"]},
+            "raised_at": {"type": "string", "format": "date-time"},
+            "acknowledged_at": TIME,
+            "acknowledged_by": {"type": ["string", "null"]},
+            "delivery": {"enum": list(Alert.Delivery.values)},
+            "delivery_attempts": COUNT,
+            "delivery_log": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "attempt": {"type": "integer"},
+                        "at": {"type": "string", "format": "date-time"},
+                        "outcome": {"type": "string", "description": "sent, or what went wrong"},
+                    },
+                },
+            },
+            "delivered_at": TIME,
+            "next_attempt_at": TIME,
         },
     },
     "Timeline": {

@@ -7,11 +7,14 @@ import datetime as dt
 from decimal import Decimal
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.db.models import Count, Max, Q, Sum
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
+from alerts.stuck import stuck_phases
+from alerts.views import alerts_context
 from autopack_site import clock
 from autopack_site.queries import query_id
 from autopack_site.timeline import run_timeline
@@ -50,9 +53,14 @@ def dashboard(request):
         run = runs[0]
     if run is not None and all(r.pk != run.pk for r in runs):
         runs.insert(0, run)
+    stuck = stuck_phases(runs=runs)
+    stuck_runs = {phase.run_id for phase in stuck}
+    for r in runs:
+        r.looks_stuck = r.run_id in stuck_runs
     period, notice = period_or_default(request.GET.get("period"))
     context = {
         **usage_context(period),
+        **alerts_context(),
         "notice": notice,
         **mapping_context(run.run_id if run else None, request.GET.get("scope", "global")),
         **helpers_context(run),
@@ -61,6 +69,8 @@ def dashboard(request):
         "picker_limit": RUN_PICKER_LIMIT,
         "run": run,
         "progress": run_progress(run) if run else None,
+        "stuck": [phase for phase in stuck if run and phase.run_id == run.run_id],
+        "stuck_minutes": settings.AUTOPACK_STUCK_MINUTES,
         "unknown_run": wanted if wanted and (run is None or run.run_id != wanted) else "",
     }
     return render(request, "dashboard/index.html", context)
@@ -83,6 +93,8 @@ def run_page(request, run_id):
         "usage_rows": run_usage_by_phase_and_model(run.run_id),
         "limits": run_limits(run),
         "timeline": run_timeline(run),
+        "stuck": stuck_phases(runs=[run]),
+        "stuck_minutes": settings.AUTOPACK_STUCK_MINUTES,
     }
     return render(request, "runs/run_detail.html", context)
 

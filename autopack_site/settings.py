@@ -35,6 +35,16 @@ AUTOPACK_FRAME_ANCESTORS = env.list(
 )
 # Other origins whose pages may make dashboard changes (a reverse proxy's public name, say).
 AUTOPACK_TRUSTED_ORIGINS = env.list("AUTOPACK_TRUSTED_ORIGINS", default=[])
+# A phase under way with no status update and no LLM call for longer than this looks stuck.
+AUTOPACK_STUCK_MINUTES = env.int("AUTOPACK_STUCK_MINUTES", default=15)
+# Where alerts are posted (a Slack-compatible incoming webhook), if anywhere.
+AUTOPACK_ALERT_WEBHOOK_URL = env("AUTOPACK_ALERT_WEBHOOK_URL", default="")
+# Seconds a webhook has to answer; the first retry's delay (doubled each time); attempts in all.
+AUTOPACK_ALERT_WEBHOOK_TIMEOUT = env.float("AUTOPACK_ALERT_WEBHOOK_TIMEOUT", default=5.0)
+AUTOPACK_ALERT_RETRY_SECONDS = env.float("AUTOPACK_ALERT_RETRY_SECONDS", default=30.0)
+AUTOPACK_ALERT_ATTEMPTS = env.int("AUTOPACK_ALERT_ATTEMPTS", default=6)
+# Seconds between the sweeps that look for stuck phases, time limits and quota crossings.
+AUTOPACK_SWEEP_SECONDS = env.float("AUTOPACK_SWEEP_SECONDS", default=60.0)
 # Largest JSON body the run API accepts, in bytes.
 AUTOPACK_MAX_BODY_BYTES = 1024 * 1024
 
@@ -49,13 +59,20 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "csp",
+    "django_tasks",
+    "django_tasks_db",
     # The site composes the apps: the dashboard page and the demo (its `demo` command) live here.
     "autopack_site",
     "runs",
     "usage",
     "routing",
     "notes",
+    "alerts",
 ]
+
+# Background work (webhook delivery, the sweep) runs as tasks of Django's tasks framework; `manage.py
+# db_worker` runs them from the database. Another of the framework's backends (RQ, say) is a setting away.
+TASKS = {"default": {"BACKEND": env("AUTOPACK_TASKS_BACKEND", default="django_tasks_db.DatabaseBackend")}}
 
 MIDDLEWARE = [
     # First, so it compresses what every other middleware produced. Django 4.2+ pads the gzip header

@@ -3,6 +3,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 import autopack_site.converters  # noqa: F401 - registers <id:...>
+from alerts import urls as alerts_urls
 from autopack_site import pages, views
 from notes import urls as notes_urls
 from routing import urls as routing_urls
@@ -24,6 +25,7 @@ urlpatterns = [
     *usage_urls.api_urlpatterns,
     *routing_urls.api_urlpatterns,
     *notes_urls.api_urlpatterns,
+    *alerts_urls.api_urlpatterns,
     path("dashboard/", pages.dashboard, name="dashboard"),
     path("dashboard/runs/", pages.runs_page, name="runs-page"),
     path("dashboard/runs/list", pages.runs_list_fragment, name="runs-list"),
@@ -32,6 +34,7 @@ urlpatterns = [
     *usage_urls.dashboard_urlpatterns,
     *routing_urls.dashboard_urlpatterns,
     *notes_urls.dashboard_urlpatterns,
+    *alerts_urls.dashboard_urlpatterns,
 ]
 
 handler400 = "autopack_site.views.bad_request"

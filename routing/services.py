@@ -4,6 +4,8 @@ import datetime as dt
 
 from django.db import IntegrityError, transaction
 
+from alerts.models import Alert
+from alerts.services import raise_alert
 from autopack_site import clock
 from autopack_site.errors import InvalidInput, NotFound
 from notes.services import rewrite_file_on_commit as rewrite_notes_file_on_commit
@@ -159,6 +161,7 @@ def put_in_cooldown(*, provider: str, reason: str, retry_after: float | None = N
     """Keep every worker off a provider for a while: Retry-After when given, else exponential."""
     now = clock.now()
     row = ProviderCooldown.objects.select_for_update().filter(provider=provider).first()
+    is_new = row is None or row.until <= now
     recent = row is not None and row.until > now - dt.timedelta(seconds=COOLDOWN_MAX_SECONDS)
     failures = row.failures + 1 if recent else 1
     seconds = retry_after if retry_after is not None else COOLDOWN_BASE_SECONDS * 2 ** (failures - 1)
@@ -173,6 +176,17 @@ def put_in_cooldown(*, provider: str, reason: str, retry_after: float | None = N
         },
     )
     forget_cached_states()
+    if is_new:
+        # One alert per cooldown, not per failure that lengthens it. Two workers putting the provider in
+        # cooldown in the same minute raise it once.
+        raise_alert(
+            kind=Alert.Kind.COOLDOWN,
+            subject=provider,
+            threshold=0,
+            window_start=now.replace(second=0, microsecond=0),
+            message=f"{provider} is in cooldown for {seconds:g} s: {reason[:300]}",
+            provider=provider,
+        )
     return row
 
 

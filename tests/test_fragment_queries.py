@@ -12,6 +12,8 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from alerts.models import Alert
+from alerts.services import raise_alert
 from autopack_site import clock
 from notes.services import add_note
 from routing.quotas import forget_cached_states
@@ -47,6 +49,7 @@ def world(api, models_config, settings, tmp_path):
         for text in ("Keep the schema", "Prefer small commits", "Ask before deleting"):
             add_note(text=text, run_id="run-1")
         add_note(text="For every run")
+        raise_alert(kind=Alert.Kind.QUOTA, subject="openai day", threshold=80, window_start=NOW, message="past 80%")
         api.start(plan(run_id="run-2"))
         return Run.objects.get(run_id="run-1")
 
@@ -70,6 +73,8 @@ FRAGMENTS = {
     "runs list, unchanged": ("/dashboard/runs/list", {"v": "{list_version}"}, 204),
     "runs list, changed": ("/dashboard/runs/list", {"v": "stale"}, 200),
     "runs list of active runs, changed": ("/dashboard/runs/list", {"state": "active", "v": "stale"}, 200),
+    "alerts, unchanged": ("/dashboard/alerts/panel", {"v": "{alerts_version}"}, 204),
+    "alerts": ("/dashboard/alerts/panel", {}, 200),
 }
 
 PINNED = {
@@ -103,6 +108,10 @@ PINNED = {
     # The version, the page of runs, their phase counts and their costs.
     "runs list, changed": 4,
     "runs list of active runs, changed": 4,
+    # Its version only: the open count, the count and the latest change of any alert, in one query.
+    "alerts, unchanged": 1,
+    # The version, then the newest open alerts.
+    "alerts": 2,
 }
 
 
@@ -121,6 +130,8 @@ def test_every_polled_fragment_makes_a_fixed_number_of_queries(client, world, ph
         usage_version = re.search(r"v=([^\"&]+)\"", usage_panel).group(1)
         status = client.get("/dashboard/models/status", {"period": "week"}).content.decode()
         mapping_version = re.search(r"v=(week:[^\"&]+)", status).group(1)
+        alerts = client.get("/dashboard/alerts/panel").content.decode()
+        alerts_version = re.search(r"v=([^\"&]+)\"", alerts).group(1)
         counts = {}
         for name, (url, params, status) in FRAGMENTS.items():
             versions = {
@@ -129,6 +140,7 @@ def test_every_polled_fragment_makes_a_fixed_number_of_queries(client, world, ph
                 "usage_version": usage_version,
                 "mapping_version": mapping_version,
                 "notes_version": notes_version,
+                "alerts_version": alerts_version,
             }
             params = {k: str(v).format(**versions) for k, v in params.items()}
             forget_cached_states()

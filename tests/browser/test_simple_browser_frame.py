@@ -8,8 +8,10 @@ settings: no cookie of ours survives there, clipboard access is refused, and mod
 import pytest
 from playwright.sync_api import expect
 
+from alerts.models import Alert
 from notes.models import HumanNote
 from routing.models import ModelOverride
+from routing.services import put_in_cooldown
 from runs.models import Run
 from tests.browser.test_run_progress_live import SIMPLE_BROWSER_SANDBOX
 from tests.conftest import plan
@@ -126,3 +128,19 @@ def test_a_cross_site_page_cannot_post_a_note(page, live_server, other_origin, t
     page.wait_for_load_state("networkidle")
     assert "Cross-site request refused" in page.content()
     assert not HumanNote.objects.exists()
+
+
+def test_an_alert_raised_while_the_page_is_open_is_acknowledged_in_the_frame(framed, page):
+    expect(framed.locator("#alert-badge")).to_have_text("0")
+    put_in_cooldown(provider="openai", reason="429 Too Many Requests")
+    alert = framed.locator("#alerts-list li")
+    expect(alert).to_contain_text("openai is in cooldown", timeout=10_000)
+    expect(framed.locator("#alert-badge")).to_have_text("1")
+    framed.locator("#alert-by").fill("Dana")
+    alert.get_by_role("button", name="Acknowledge").click()
+    expect(framed.locator("#alerts-list")).to_contain_text("No open alerts")
+    expect(framed.locator("#alert-badge")).to_have_text("0")
+    acknowledged = Alert.objects.get()
+    assert acknowledged.acknowledged_by == "Dana" and acknowledged.acknowledged_at is not None
+    assert page.context.cookies() == []
+    assert page.js_errors == []
