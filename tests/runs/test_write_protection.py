@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from runs.models import PhaseIssue
 from autopack_site.access import KEY_NEEDED
+from runs.models import PhaseIssue
 from tests.conftest import plan
 from tests.runs.test_bad_input import ENDPOINTS, assert_refused
 
