@@ -1,4 +1,4 @@
-"""Named API keys: created with a secret shown once, used by either header form, revoked, and named in what they sent."""
+"""Named API keys: a secret shown once, used by either header form, revoked, and named in what it sent."""
 
 import datetime as dt
 import hashlib
