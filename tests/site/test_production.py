@@ -10,7 +10,15 @@ ROOT = Path(__file__).resolve().parents[2]
 REAL_KEY = "k8Jq2vX9mN4pL7wR1tY6uE3oI5aS0dF8gH2jK4lZ7xC9vB1nM3qW5eR7tY9uI1oP"
 # What the README lists as accepted under `check --deploy`, with its reason there.
 ACCEPTED = {"security.W005", "security.W021"}
-SHOWN = ["DEBUG", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SECURE_PROXY_SSL_HEADER", "AUTOPACK_REQUIRE_LOGIN"]
+SHOWN = [
+    "DEBUG",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_SECONDS",
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
+    "SECURE_PROXY_SSL_HEADER",
+    "AUTOPACK_REQUIRE_LOGIN",
+]
 
 
 def run(args, **environment):
