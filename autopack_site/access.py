@@ -2,10 +2,14 @@
 
 import hmac
 import ipaddress
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.conf import settings
 from django.http import JsonResponse
 
+from apikeys.models import ApiKey
+from apikeys.services import any_live_key, key_for_secret
 from autopack_site.responses import error_response
 
 
@@ -22,8 +26,79 @@ def own_origin(request) -> str:
     return f"{request.scheme}://{request.get_host()}"
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who a request speaks for: a named key, the bootstrap key, a logged-in person, or an anonymous loopback client."""
+
+    # The key's name, BOOTSTRAP_KEY, the person's user name, or "" for a loopback client.
+    name: str
+    key: ApiKey | None = None
+    is_person: bool = False
+
+
+BOOTSTRAP_KEY = "AUTOPACK_API_KEY"
+KEY_NEEDED = "This server needs an API key: send X-API-Key: <secret> or Authorization: Bearer <secret>"
+KEY_REFUSED = "Unknown or revoked API key"
+LOOPBACK_ONLY = "Writes without an API key are accepted from loopback clients only"
+
+
+class NotAuthenticated(Exception):
+    """The request may not go on: `status` is 401 (no usable key) or 403 (no key set up, and not loopback)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def presented_secret(request) -> str | None:
+    """The secret in X-API-Key, or in `Authorization: Bearer` (as the OpenAI SDK sends it); None without either."""
+    given = request.headers.get("X-API-Key")
+    if given is not None:
+        return given
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        return token.strip()
+    return None
+
+
+def keys_required() -> bool:
+    """Whether loopback alone is no longer enough: a key is set up, or the server requires logins.
+
+    With a key set, loopback proves nothing (a reverse proxy on this host makes everyone loopback).
+    """
+    return bool(settings.AUTOPACK_API_KEY) or settings.AUTOPACK_REQUIRE_LOGIN or any_live_key()
+
+
+def authenticate(request) -> Caller:
+    """Who an API request speaks for, by its key; raises NotAuthenticated when it may not go on.
+
+    A presented key must be live (a named key, or AUTOPACK_API_KEY); without one, only a loopback client
+    of a server with no key set up passes, as an anonymous Caller. Sessions are not looked at: the
+    API takes no CSRF token, so a browser's cookie must never stand in for a key.
+    """
+    secret = presented_secret(request)
+    if secret is not None:
+        bootstrap = settings.AUTOPACK_API_KEY
+        if bootstrap and hmac.compare_digest(secret.encode(), bootstrap.encode()):
+            return Caller(name=BOOTSTRAP_KEY)
+        key = key_for_secret(secret) if secret else None
+        if key is None:
+            raise NotAuthenticated(401, KEY_REFUSED)
+        return Caller(name=key.name, key=key)
+    if keys_required():
+        raise NotAuthenticated(401, KEY_NEEDED)
+    # The socket's address, never X-Forwarded-For: a client can write that header itself.
+    if not is_loopback(request.META.get("REMOTE_ADDR", "")):
+        raise NotAuthenticated(403, LOOPBACK_ONLY)
+    return Caller(name="")
+
+
 def refuse_write(request) -> JsonResponse | None:
-    """The API's write rules: same-site only, then API key or loopback."""
+    """The API's write rules: same-site only, then a live API key (or loopback where no key is set up).
+
+    Sets `request.caller` for the view, which records who sent what.
+    """
     origin = request.headers.get("Origin")
     # A browser names the page's origin; any other site's page must not drive our writes.
     if origin is not None and origin != own_origin(request):
@@ -31,13 +106,16 @@ def refuse_write(request) -> JsonResponse | None:
     refusal = refuse_cross_site(request)
     if refusal is not None:
         return refusal
-    if settings.AUTOPACK_API_KEY:
-        given = request.headers.get("X-API-Key", "")
-        if not hmac.compare_digest(given.encode(), settings.AUTOPACK_API_KEY.encode()):
-            return error_response(401, "Missing or wrong X-API-Key header", WWW_Authenticate="X-API-Key")
-    # The socket's address, never X-Forwarded-For: a client can write that header itself.
-    elif not is_loopback(request.META.get("REMOTE_ADDR", "")):
-        return error_response(403, "Writes without AUTOPACK_API_KEY are accepted from loopback clients only")
+    return refuse_unauthenticated(request)
+
+
+def refuse_unauthenticated(request) -> JsonResponse | None:
+    """`authenticate` as our JSON error, or None with `request.caller` set."""
+    try:
+        request.caller = authenticate(request)
+    except NotAuthenticated as exc:
+        headers = {"WWW_Authenticate": 'Bearer realm="autopack"'} if exc.status == 401 else {}
+        return error_response(exc.status, exc.message, **headers)
     return None
 
 
@@ -62,39 +140,54 @@ def cross_site_refusal(request) -> str | None:
     return f"Request from another site refused (Sec-Fetch-Site: {site})"
 
 
-def dashboard_refusal(request) -> str | None:
+class Refusal(NamedTuple):
+    message: str
+    # Whether logging in would let the change through: the refusal then links to the login page.
+    needs_login: bool = False
+
+
+def dashboard_refusal(request) -> Refusal | None:
     """Why a dashboard change may not be made here, or None: the rules for htmx requests from our pages.
 
-    Cookies do not survive the editors' cross-site Simple Browser frame, so there is no CSRF cookie to
-    check. Instead: htmx's HX-Request header (a cross-site form cannot set it, and a cross-site
-    fetch that sets it fails the CORS preflight we never grant) plus an Origin of our own. Then the
-    same who-may-write rule as the API, with a staff login standing in for the API key.
+    Without a login, no cookie need exist (none survives the editors' frame unless it is partitioned),
+    so there may be no CSRF cookie to check. Instead: htmx's HX-Request header (a cross-site form
+    cannot set it, and a cross-site fetch that sets it fails the CORS preflight we never grant) plus
+    an Origin of our own. Then who may write: a staff login; else, unless the server requires logins,
+    a live API key, or a loopback client where no key is set up. Sets `request.caller` when it passes.
     """
     if request.headers.get("HX-Request") != "true":
-        return "Dashboard changes come from the dashboard's own pages"
+        return Refusal("Dashboard changes come from the dashboard's own pages")
     origin = request.headers.get("Origin")
     if origin is None or (origin != own_origin(request) and origin not in settings.AUTOPACK_TRUSTED_ORIGINS):
-        return "Dashboard changes must come from the dashboard's own pages"
+        return Refusal("Dashboard changes must come from the dashboard's own pages")
     cross_site = cross_site_refusal(request)
     if cross_site is not None:
-        return cross_site
+        return Refusal(cross_site)
     user = getattr(request, "user", None)
     if user and user.is_staff:
+        request.caller = Caller(name=user.get_username(), is_person=True)
         return None
-    if settings.AUTOPACK_API_KEY:
-        # With a key set, loopback proves nothing (a reverse proxy on this host makes everyone loopback).
-        given = request.headers.get("X-API-Key", "")
-        if hmac.compare_digest(given.encode(), settings.AUTOPACK_API_KEY.encode()):
-            return None
-        return "Dashboard changes need a staff login (or the API key) on this server"
-    if not is_loopback(request.META.get("REMOTE_ADDR", "")):
-        return "Dashboard changes need a loopback client or a staff login"
+    if settings.AUTOPACK_REQUIRE_LOGIN:
+        return Refusal("Dashboard changes need a staff login", needs_login=True)
+    try:
+        request.caller = authenticate(request)
+    except NotAuthenticated as exc:
+        if exc.status == 401 and presented_secret(request) is None:
+            return Refusal("Dashboard changes need a staff login on this server", needs_login=True)
+        if exc.status == 403:
+            return Refusal("Dashboard changes need a loopback client or a staff login", needs_login=True)
+        return Refusal(exc.message)
     return None
 
 
 def actor(request, named: str = "", via: str = "api") -> str:
-    """Who made a change, for a run's history: the login, else the name the request gives, else where it came from."""
+    """Who made a change, for the record: the login, else the key (with the name the request gives), else
+    the name the request gives, else where it came from."""
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
         return user.get_username()
-    return named.strip() or via
+    named = named.strip()
+    caller = getattr(request, "caller", None)
+    if caller is not None and caller.name:
+        return f"{named} (key {caller.name})"[:150] if named else caller.name
+    return named or via

@@ -11,10 +11,12 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
 from django.http import HttpResponse
+from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.csrf import csrf_exempt
 
-from autopack_site.access import dashboard_refusal, refuse_write
+from autopack_site.access import dashboard_refusal, refuse_unauthenticated, refuse_write
 from autopack_site.errors import ConfigError, Conflict, DomainError, InvalidInput, NotFound
 from autopack_site.responses import error_response
 from autopack_site.strict_json import check_strings, parse_json
@@ -69,6 +71,9 @@ def api_view(*, methods: tuple[str, ...], write: bool = True, body_optional: boo
                 return error_response(405, f"Method {request.method} not allowed here", {}, Allow=", ".join(methods))
             # A GET changes nothing, so a route that also takes writes reads like any other GET.
             if not write or request.method == "GET":
+                refusal = _refuse_read(request)
+                if refusal is not None:
+                    return refusal
                 return _call(view, request, *args, owns_transaction=False, **kwargs)
             refusal = refuse_write(request)
             if refusal is not None:
@@ -90,6 +95,13 @@ def api_view(*, methods: tuple[str, ...], write: bool = True, body_optional: boo
         return csrf_exempt(wrapper)
 
     return decorator
+
+
+def _refuse_read(request):
+    """Reads are open, unless the server requires logins: then a staff login (a read needs no CSRF token) or a key."""
+    if not settings.AUTOPACK_REQUIRE_LOGIN or request.user.is_staff:
+        return None
+    return refuse_unauthenticated(request)
 
 
 def _call(view, request, *args, owns_transaction: bool, **kwargs):
@@ -114,6 +126,7 @@ def _status(exc: DomainError) -> int:
 TRIGGER_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,120}")
 # Fills the box's text only: the box keeps its own element, class and role wherever it sits.
 REFUSAL = '<span id="{}" hx-swap-oob="innerHTML">Not done: {}</span>'
+LOGIN_LINK = ' <a href="{}?{}">Log in</a>'
 
 
 def dashboard_form(*, methods: tuple[str, ...]):
@@ -135,7 +148,7 @@ def dashboard_form(*, methods: tuple[str, ...]):
                 return error_response(405, f"Method {request.method} not allowed here", {}, Allow=", ".join(methods))
             refusal = dashboard_refusal(request)
             if refusal is not None:
-                return refused(request, refusal)
+                return refused(request, refusal.message, needs_login=refusal.needs_login)
             fields = request.POST if request.method == "POST" else request.GET
             request.form = {key: fields.get(key) for key in fields}
             try:
@@ -155,10 +168,17 @@ def dashboard_form(*, methods: tuple[str, ...]):
     return decorator
 
 
-def refused(request, message: str) -> HttpResponse:
-    """Nothing swapped; the reason goes beside the control that asked (or into the page's own box)."""
+def refused(request, message: str, *, needs_login: bool = False) -> HttpResponse:
+    """Nothing swapped; the reason goes beside the control that asked (or into the page's own box),
+    with a link to the login page when logging in would let the change through."""
     target = request.headers.get("HX-Target") or request.headers.get("HX-Trigger") or ""
     box = f"{target}-error" if TRIGGER_ID.fullmatch(target) else "dashboard-error"
+    if needs_login:
+        back = url_has_allowed_host_and_scheme(
+            request.headers.get("HX-Current-URL", ""), allowed_hosts={request.get_host()}
+        )
+        next_page = request.headers["HX-Current-URL"] if back else reverse("dashboard")
+        message = format_html("{}." + LOGIN_LINK, message, reverse("login"), urlencode({"next": next_page}))
     response = HttpResponse(format_html(REFUSAL, box, message))
     response["HX-Reswap"] = "none"
     # Lets the page tell a refusal from a change that went through, without reading the body.

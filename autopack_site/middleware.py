@@ -1,6 +1,11 @@
-"""Framing rules: the dashboard may be framed by the editors' Simple Browser, the admin never."""
+"""Framing rules (the dashboard may be framed by the editors' Simple Browser, the admin never), the
+cookies that keep a login inside that frame, and the login the dashboard may require."""
 
 from csp.middleware import CSPMiddleware, PolicyParts
+from django.conf import settings
+from django.http import HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
 ADMIN_PREFIX = "/admin/"
 
@@ -34,3 +39,72 @@ class XFrameOptionsExemptMiddleware:
         if not request.path_info.startswith(ADMIN_PREFIX):
             response.xframe_options_exempt = True
         return response
+
+
+# Hosts whose plain-http pages browsers count as secure contexts, where Secure cookies are kept.
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
+class PartitionedCookiesMiddleware:
+    """Session and CSRF cookies that survive the editors' cross-site frame: `SameSite=None; Secure; Partitioned`.
+
+    Chromium keeps no other cookie in a cross-site frame while third-party cookies are blocked, and
+    Django 5.2 cannot set `Partitioned`. Applied over HTTPS and on loopback hosts (secure contexts
+    even over http); a plain-http LAN address would see a Secure cookie dropped, so it keeps Django's.
+    Listed above the session and CSRF middleware, it sees their cookies after they are set.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.names = (settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME)
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not response.cookies or not (request.is_secure() or _is_loopback_host(request)):
+            return response
+        for name in self.names:
+            morsel = response.cookies.get(name)
+            if morsel is not None:
+                morsel["secure"] = True
+                # Python 3.11's cookie module knows no Partitioned attribute: it rides on SameSite's value.
+                morsel["samesite"] = "None; Partitioned"
+        return response
+
+
+def _is_loopback_host(request) -> bool:
+    host = request.get_host()
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return name in LOOPBACK_HOSTS or name.endswith(".localhost")
+
+
+class LoginRequiredMiddleware:
+    """With AUTOPACK_REQUIRE_LOGIN, every dashboard page, fragment and form needs a logged-in staff user.
+
+    A page is redirected to the login page; an htmx request gets 401 with `HX-Redirect`, so htmx
+    loads the login page in the whole window instead of swapping it into a panel. The JSON API checks
+    keys itself (`autopack_site.api`); views marked `login_not_required` (the login page, the health
+    check) are open. With the setting off nothing here touches the session: polls cost no query more.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if not settings.AUTOPACK_REQUIRE_LOGIN or not getattr(view_func, "login_required", True):
+            return None
+        if getattr(view_func, "json_api", False) or request.user.is_staff:
+            return None
+        if request.headers.get("HX-Request") == "true":
+            current = request.headers.get("HX-Current-URL", "")
+            back = current if url_has_allowed_host_and_scheme(current, allowed_hosts={request.get_host()}) else ""
+            response = HttpResponse("Log in to see this", status=401, content_type="text/plain")
+            response["HX-Redirect"] = _login_url(back or reverse("dashboard"))
+            return response
+        return HttpResponseRedirect(_login_url(request.get_full_path()))
+
+
+def _login_url(next_page: str) -> str:
+    return f"{reverse('login')}?{urlencode({'next': next_page})}"

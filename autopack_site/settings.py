@@ -3,21 +3,39 @@
 The README lists every variable. A `.env` file at the project root is read when present.
 """
 
+import datetime as dt
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
+# "production" turns on every default a deployment needs (below); each stays overridable by its own variable.
+AUTOPACK_ENV = env("AUTOPACK_ENV", default="local")
+if AUTOPACK_ENV not in ("local", "production"):
+    raise ImproperlyConfigured(f"AUTOPACK_ENV must be 'local' or 'production', not {AUTOPACK_ENV!r}")
+PRODUCTION = AUTOPACK_ENV == "production"
+
 DEBUG = env.bool("DEBUG", default=False)
-# The default key is only good for a local, loopback-only install; production sets its own.
-SECRET_KEY = env("SECRET_KEY", default="autopack-dashboard-local-only-insecure-key")
+# The default key is only good for a local, loopback-only install; production must set its own.
+LOCAL_SECRET_KEY = "autopack-dashboard-local-only-insecure-key"  # noqa: S105
+SECRET_KEY = env("SECRET_KEY", default="" if PRODUCTION else LOCAL_SECRET_KEY)
+# Django's own bar for a real key (check --deploy's security.W009): long and varied.
+if PRODUCTION and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure-")):
+    raise ImproperlyConfigured(
+        "AUTOPACK_ENV=production needs a real SECRET_KEY (50+ random characters), e.g. from "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
+# The bootstrap API key (named keys come from `manage.py create_api_key NAME`).
 AUTOPACK_API_KEY = env("AUTOPACK_API_KEY", default="")
+# Every dashboard page, fragment and form then needs a logged-in staff user; the JSON API needs a key.
+AUTOPACK_REQUIRE_LOGIN = env.bool("AUTOPACK_REQUIRE_LOGIN", default=PRODUCTION)
 AUTOPACK_MODELS_CONFIG = env("AUTOPACK_MODELS_CONFIG", default=str(BASE_DIR / "config" / "models.yaml"))
 AUTOPACK_NOTES_FILE = env("AUTOPACK_NOTES_FILE", default=str(BASE_DIR / ".autopack" / "human_notes.md"))
 AUTOPACK_DEMO = env.bool("AUTOPACK_DEMO", default=True)
@@ -61,6 +79,7 @@ INSTALLED_APPS = [
     "csp",
     "django_tasks",
     "django_tasks_db",
+    "axes",
     # The site composes the apps: the dashboard page and the demo (its `demo` command) live here.
     "autopack_site",
     "runs",
@@ -68,6 +87,7 @@ INSTALLED_APPS = [
     "routing",
     "notes",
     "alerts",
+    "apikeys",
 ]
 
 # Background work (webhook delivery, the sweep) runs as tasks of Django's tasks framework; `manage.py
@@ -80,6 +100,8 @@ MIDDLEWARE = [
     "django.middleware.gzip.GZipMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Above the session and CSRF middleware: it marks their cookies once they are set.
+    "autopack_site.middleware.PartitionedCookiesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -89,7 +111,30 @@ MIDDLEWARE = [
     "autopack_site.middleware.XFrameOptionsExemptMiddleware",
     "autopack_site.middleware.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "autopack_site.middleware.LoginRequiredMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+AUTHENTICATION_BACKENDS = [
+    # First: it refuses a locked-out address or user name before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+# Sessions read from the cache first: with logins required, a poll's session read costs no query.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# Login attempts (dashboard and admin): after AXES_FAILURE_LIMIT failures from one address, or for one
+# user name, that address or name is locked out for AXES_COOLOFF_MINUTES after its last failure.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "autopack_site.views.locked_out"
 
 ROOT_URLCONF = "autopack_site.urls"
 WSGI_APPLICATION = "autopack_site.wsgi.application"
@@ -173,6 +218,20 @@ CONTENT_SECURITY_POLICY = {
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+
+# Production's defaults, each overridable by the variable of Django's own name (the README lists them).
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+# Load balancers ask for the health check over plain http.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^health$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=PRODUCTION)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=PRODUCTION)
+# "HTTP_X_FORWARDED_PROTO,https" behind a TLS-terminating proxy that sets that header (and strips a client's).
+SECURE_PROXY_SSL_HEADER = tuple(env.list("SECURE_PROXY_SSL_HEADER", default=[])) or None
+if SECURE_PROXY_SSL_HEADER is not None and len(SECURE_PROXY_SSL_HEADER) != 2:
+    raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER is a header and a value: HTTP_X_FORWARDED_PROTO,https")
 
 LOGGING = {
     "version": 1,

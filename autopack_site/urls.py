@@ -15,6 +15,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/openapi.json", views.openapi_document, name="openapi"),
     path("docs", views.api_docs, name="api-docs"),
+    path("login/", views.login, name="login"),
+    path("logout/", views.logout, name="logout"),
     path("healthz", views.healthz, name="healthz"),
     # The original dashboard's health check.
     path("health", views.healthz, name="health"),

@@ -1,13 +1,18 @@
-"""Site-wide views: the API's description, health, and error pages that answer JSON to API clients."""
+"""Site-wide views: the API's description, health, logging in and out, and error pages answering JSON to the API."""
 
 import sys
 
+from axes.helpers import get_cool_off
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
 from django.db import OperationalError, connection
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseClientRefresh
 
+from autopack_site import clock
+from autopack_site.access import actor
 from autopack_site.api import NO_BODY, api_view, dashboard_form
 from autopack_site.contract import EmptyBody, validate_body
 from autopack_site.demo import remove_demo_data
@@ -18,6 +23,7 @@ from autopack_site.timeline import run_timeline
 from runs.models import Run
 
 
+@login_not_required
 @require_GET
 def openapi_document(request):
     return JsonResponse(openapi_spec())
@@ -49,17 +55,31 @@ def remove_demo(request):
     """Delete all demo data."""
     if request.json is not NO_BODY:
         validate_body(EmptyBody, request.json, "Invalid request")
-    removed = remove_demo_data(removed_by=request.user.get_username() if request.user.is_authenticated else "api")
+    removed = remove_demo_data(removed_by=actor(request, via="api"))
     return JsonResponse({"removed_runs": removed.runs, "removed_calls": removed.events})
 
 
 @dashboard_form(methods=("POST",))
 def remove_demo_form(request):
     """The dashboard's "Remove demo data": the same service; the page then reloads without it."""
-    remove_demo_data(removed_by=request.user.get_username() if request.user.is_authenticated else "dashboard")
+    remove_demo_data(removed_by=actor(request, via="dashboard"))
     return HttpResponseClientRefresh()
 
 
+# Django's login and logout, in the dashboard's style; the login page is open to all (login_not_required).
+login = auth_views.LoginView.as_view(template_name="login.html", redirect_authenticated_user=True)
+logout = auth_views.LogoutView.as_view()
+
+
+def locked_out(request, credentials=None, *args):
+    """django-axes' answer to a login from a locked-out address or user name: when the lockout ends."""
+    cool_off = get_cool_off(request)
+    # The lockout runs from the latest failure, which is this attempt.
+    ends_at = clock.now() + cool_off if cool_off else None
+    return render(request, "locked_out.html", {"ends_at": ends_at, "cool_off": cool_off}, status=429)
+
+
+@login_not_required
 @require_GET
 def healthz(request):
     try:

@@ -5,6 +5,7 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
+from autopack_site.access import actor
 from autopack_site.api import api_view, dashboard_form
 from autopack_site.contract import validate_body
 from autopack_site.prepared import PreparedQuery
@@ -43,7 +44,7 @@ def human_notes(request):
 
 
 def _author(request) -> str:
-    return request.user.get_username() if request.user.is_authenticated else ""
+    return actor(request, via="")
 
 
 def helpers_context(run: Run | None) -> dict:

@@ -11,6 +11,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from autopack_site import clock
+from autopack_site.access import actor
 from autopack_site.api import api_view, dashboard_form
 from autopack_site.contract import validate_body
 from autopack_site.errors import CONFIG_BROKEN, InvalidInput, NotFound
@@ -66,7 +67,7 @@ def mapping_row(cell: dict, run_id: str | None) -> dict:
 def _change_override(request, body) -> tuple[OverrideReset, str]:
     """Set (POST) or reset (DELETE) the override `body` names; the message says what happened."""
     via = "dashboard" if request.htmx else "api"
-    who = request.user.get_username() if request.user.is_authenticated else via
+    who = actor(request, via=via)
     if request.method == "POST":
         change = validate_body(OverrideSet, body, "Invalid override")
     else:

@@ -11,7 +11,7 @@ from runs import payloads, services
 from runs.models import Phase, Run
 from runs.progress import run_progress
 from runs.serializers import control_json, issue_json, pause_json, phase_json, run_json, run_summary_json
-from runs.states import RunState
+from runs.states import EXECUTOR, RunState
 
 PAGE_SIZE_MAX = 200
 
@@ -36,7 +36,7 @@ def _phase_response(phase: Phase, status: int = 200) -> JsonResponse:
 @api_view(methods=("POST",))
 def start_run(request):
     body = payloads.parse_start(request.json)
-    created = services.start_run(run=body.run, tiers=body.tiers, phases=body.phases)
+    created = services.start_run(run=body.run, tiers=body.tiers, phases=body.phases, started_by=actor(request, via=""))
     return JsonResponse(run_json(created), status=201)
 
 
@@ -105,7 +105,9 @@ def update_run_status(request, run_id):
 @api_view(methods=("POST",))
 def update_phase_status(request, run_id, phase_id):
     body = payloads.parse_phase_status(request.json)
-    phase = services.update_phase_status(run_id=run_id, phase_id=phase_id, state=body.state, report=body)
+    phase = services.update_phase_status(
+        run_id=run_id, phase_id=phase_id, state=body.state, report=body, actor=actor(request, via=EXECUTOR)
+    )
     return _phase_response(phase)
 
 

@@ -52,6 +52,8 @@ class Run(models.Model):
     pause_reason = models.TextField(blank=True, default="")
     # Loaded by `manage.py demo`: labelled as demo data everywhere, and removed by `demo --remove`.
     is_demo = models.BooleanField(default=False)
+    # The API key (by name) or the person that started the run; blank for a loopback client.
+    started_by = models.CharField(max_length=150, blank=True, default="")
     # Raised by every write to the run or its phases; dashboard polls compare it to skip work.
     version = models.PositiveBigIntegerField(default=1)
     created_at = models.DateTimeField()

@@ -83,11 +83,13 @@ PHASE_FIELD_RULES = {
 
 
 @transaction.atomic
-def start_run(*, run: RunSpec, tiers: list[TierSpec], phases: list[PhaseSpec], is_demo: bool = False) -> Run:
+def start_run(
+    *, run: RunSpec, tiers: list[TierSpec], phases: list[PhaseSpec], is_demo: bool = False, started_by: str = ""
+) -> Run:
     """Create a run with its tiers and phases, or raise Conflict when the run_id is taken.
 
     Usage already recorded under the run_id (planning calls made before the start) joins its totals.
-    `is_demo` is for the demo loader only.
+    `started_by` names the key or person that started it; `is_demo` is for the demo loader only.
     """
     _lock_run_ids([run.run_id])
     if Run.objects.filter(run_id=run.run_id).exists():
@@ -105,6 +107,7 @@ def start_run(*, run: RunSpec, tiers: list[TierSpec], phases: list[PhaseSpec], i
                 max_duration_minutes=run.max_duration_minutes,
                 budget_usd=run.budget_usd,
                 is_demo=is_demo,
+                started_by=started_by,
                 created_at=now,
                 updated_at=now,
             )
@@ -151,11 +154,16 @@ def start_run(*, run: RunSpec, tiers: list[TierSpec], phases: list[PhaseSpec], i
 
 
 @transaction.atomic
-def update_phase_status(*, run_id: str, phase_id: str, state: str, report: PhaseReport | None = None) -> Phase:
-    """Move a phase (or re-report it in its state) and record the figures the executor reported."""
+def update_phase_status(
+    *, run_id: str, phase_id: str, state: str, report: PhaseReport | None = None, actor: str = EXECUTOR
+) -> Phase:
+    """Move a phase (or re-report it in its state) and record the figures the executor reported.
+
+    `actor` names who reported it in the run's history (the key's name, when one was used).
+    """
     run, phase = _lock_phase(run_id, phase_id)
     now = clock.now()
-    _move_phase(run, phase, state, now)
+    _move_phase(run, phase, state, now, actor=actor)
     if report is not None:
         _apply_report(phase, report)
     return _save_phase_change(run, phase, now)
@@ -542,7 +550,7 @@ def _refuse_if_finished(run: Run) -> None:
         raise Conflict(f"Run '{run.run_id}' is finished ({run.state}); nothing in it can change{why}")
 
 
-def _move_phase(run: Run, phase: Phase, state: str, now) -> None:
+def _move_phase(run: Run, phase: Phase, state: str, now, *, actor: str = EXECUTOR) -> None:
     """Check and apply a phase's state move an executor reported, with its start and completion times."""
     if state not in PhaseState.values:
         raise InvalidInput("Invalid phase status", {"state": f"unknown phase state '{state}'"})
@@ -553,7 +561,7 @@ def _move_phase(run: Run, phase: Phase, state: str, now) -> None:
             f"to QUEUED or EXECUTING, not moved to {state}",
             {"state": "illegal move"},
         )
-    _set_phase_state(run, phase, state, now, action=STATE_CHANGE, actor=EXECUTOR)
+    _set_phase_state(run, phase, state, now, action=STATE_CHANGE, actor=actor)
 
 
 def _set_phase_state(run: Run, phase: Phase, state: str, now, *, action: str, actor: str, reason: str = "") -> None:

@@ -2,6 +2,7 @@
 
 from django.http import JsonResponse
 
+from autopack_site.access import actor
 from autopack_site.api import api_view
 from usage.aggregation import parse_period, usage_summary
 from usage.recording import record_usage_events
@@ -12,7 +13,7 @@ MAX_BODY = 8 * 1024 * 1024
 
 @api_view(methods=("POST",), max_body=MAX_BODY)
 def ingest(request):
-    result = record_usage_events(parse_ingest(request.json), atomic_batch=True)
+    result = record_usage_events(parse_ingest(request.json), atomic_batch=True, sent_by=actor(request, via=""))
     return JsonResponse(
         {"imported": result.imported, "duplicates": result.duplicates, "rejected": len(result.rejected)},
         status=201 if result.imported else 200,

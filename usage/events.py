@@ -87,6 +87,8 @@ class UsageEvent:
     decision: dict | None = None
     # Set only by the demo loader, never from a request: see LlmUsageEvent.is_demo.
     is_demo: bool = False
+    # The key or person that sent the batch: see LlmUsageEvent.sent_by.
+    sent_by: str = ""
 
     def figures(self) -> tuple:
         """What must match for a replay with the same request_id to count as the same event."""

@@ -32,6 +32,8 @@ class LlmUsageEvent(models.Model):
     # Demo data: shown as such, never in a quota, a routing decision, a forecast or a provider total
     # (so never in UsageBucket), and removed whole by `demo --remove`.
     is_demo = models.BooleanField(default=False)
+    # The API key (by name) or the person that sent the event; blank for a loopback client or a file.
+    sent_by = models.CharField(max_length=150, blank=True, default="")
 
     class Meta:
         # A constraint rather than unique=True: on PostgreSQL that would add a second index on the

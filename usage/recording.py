@@ -29,8 +29,8 @@ from usage.events import FIGURES, REPORTED_FIELDS, EventInvalid, UsageEvent, par
 from usage.models import LlmUsageEvent, PrunedRequest, RunUsageBucket, UsageBucket
 
 # What is stored per event: what was reported, plus the price, the time, whether it is demo data and
-# the router's decision (last: the COPY path wraps it).
-EVENT_COLUMNS = (*REPORTED_FIELDS, "cost_usd", "created_at", "is_demo", "decision")
+# who sent it, and the router's decision (last: the COPY path wraps it).
+EVENT_COLUMNS = (*REPORTED_FIELDS, "cost_usd", "created_at", "is_demo", "sent_by", "decision")
 
 
 HOUR = dt.timedelta(hours=1)
@@ -64,15 +64,17 @@ def record_usage(**fields) -> BatchResult:
     return record_usage_events([fields], atomic_batch=True)
 
 
-def record_usage_events(items: list[dict], *, atomic_batch: bool, demo: bool = False) -> BatchResult:
+def record_usage_events(items: list[dict], *, atomic_batch: bool, demo: bool = False, sent_by: str = "") -> BatchResult:
     """Validate and record events. With `atomic_batch`, any bad event rejects the whole batch.
 
     Rejections are reported by the item's position in `items`. `demo` marks the events as demo data
-    (the demo loader's calls): kept apart from every real total.
+    (the demo loader's calls): kept apart from every real total. `sent_by` names the key or person
+    that sent the whole batch.
     """
     events, result = check_events(items, atomic_batch=atomic_batch)
     for _, event in events:
         event.is_demo = demo
+        event.sent_by = sent_by
     return write_events(events, result, atomic_batch=atomic_batch)
 
 

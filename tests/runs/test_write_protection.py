@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from autopack_site.access import KEY_NEEDED
 from runs.models import PhaseIssue
 from tests.conftest import plan
 from tests.runs.test_bad_input import ENDPOINTS, assert_refused
@@ -34,20 +35,27 @@ def post(client, url, body, **extra):
 def test_write_without_the_key_is_401(client, endpoint):
     url, body = ENDPOINTS[endpoint]
     response = assert_refused(lambda: post(client, url, body), 401)
-    assert response["WWW-Authenticate"] == "X-API-Key"
+    assert response["WWW-Authenticate"] == 'Bearer realm="autopack"'
+    assert response.json()["error"] == KEY_NEEDED
 
 
 @pytest.mark.usefixtures("with_key")
 @pytest.mark.parametrize("given", ["wrong", "", KEY + "x", KEY[:-1], KEY.upper(), f"Bearer {KEY}"])
 def test_write_with_a_wrong_key_is_401(client, given):
     refusal = assert_refused(lambda: post(client, "/runs/start", plan("run-2"), HTTP_X_API_KEY=given), 401)
-    assert refusal.json() == {"error": "Missing or wrong X-API-Key header", "details": {}}
+    assert refusal.json() == {"error": "Unknown or revoked API key", "details": {}}
 
 
 @pytest.mark.usefixtures("with_key")
-def test_key_in_the_authorization_header_is_not_the_key(client):
-    send = lambda: post(client, "/runs/start", plan("run-2"), HTTP_AUTHORIZATION=f"Bearer {KEY}")  # noqa: E731
-    assert_refused(send, 401)
+def test_the_key_as_a_bearer_token_is_accepted(client):
+    response = post(client, "/runs/start", plan("run-2"), HTTP_AUTHORIZATION=f"Bearer {KEY}")
+    assert response.status_code == 201
+
+
+@pytest.mark.usefixtures("with_key")
+@pytest.mark.parametrize("given", [f"Basic {KEY}", KEY, "Bearer wrong", "Bearer "])
+def test_other_authorization_headers_are_401(client, given):
+    assert_refused(lambda: post(client, "/runs/start", plan("run-2"), HTTP_AUTHORIZATION=given), 401)
 
 
 @pytest.mark.usefixtures("with_key")
@@ -67,7 +75,7 @@ def test_the_right_key_is_accepted_from_any_address(client):
 def test_write_from_a_non_loopback_address_without_a_key_is_403(client, endpoint):
     url, body = ENDPOINTS[endpoint]
     refusal = assert_refused(lambda: post(client, url, body, REMOTE_ADDR="10.1.2.3"), 403)
-    assert refusal.json()["error"] == "Writes without AUTOPACK_API_KEY are accepted from loopback clients only"
+    assert refusal.json()["error"] == "Writes without an API key are accepted from loopback clients only"
 
 
 @pytest.mark.parametrize(
