@@ -135,6 +135,8 @@ AXES_COOLOFF_TIME = dt.timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", defau
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "autopack_site.views.locked_out"
+# Its start-up banner would land in every command's output (record_usage, db_worker, the CSV export).
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "autopack_site.urls"
 WSGI_APPLICATION = "autopack_site.wsgi.application"

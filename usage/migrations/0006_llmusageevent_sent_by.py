@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('usage', '0004_demo_flag_and_indexes'),
+        ('usage', '0005_request_id_unique_constraint'),
     ]
 
     operations = [
