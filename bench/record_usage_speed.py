@@ -152,7 +152,7 @@ def main():
     from django.db import connection
 
     from runs.models import Run, UnclaimedUsage
-    from usage.models import LlmUsageEvent, RunUsageBucket, UsageBucket
+    from usage.models import KeyUsageBucket, LlmUsageEvent, RunUsageBucket, UsageBucket
 
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as tmp:
         path = tmp.name
@@ -160,7 +160,7 @@ def main():
     ours, reference, peaks = [], [], []
     for _ in range(args.repeat):
         with connection.cursor() as cursor:
-            for model in (LlmUsageEvent, UsageBucket, RunUsageBucket, UnclaimedUsage):
+            for model in (LlmUsageEvent, UsageBucket, RunUsageBucket, KeyUsageBucket, UnclaimedUsage):
                 cursor.execute(f"TRUNCATE {model._meta.db_table}")
         Run.objects.filter(run_id__startswith="bench-run-").delete()
         connection.close()

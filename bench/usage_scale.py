@@ -47,6 +47,9 @@ SEED_BUCKETS = [
        SELECT date_trunc('hour', created_at), run_id, phase_id, sum(total_tokens), coalesce(sum(cost_usd), 0),
               count(*)
        FROM usage_llmusageevent GROUP BY 1, 2, 3""",
+    """INSERT INTO usage_keyusagebucket (start, sent_by, total_tokens, cost_usd, calls)
+       SELECT date_trunc('hour', created_at), sent_by, sum(total_tokens), coalesce(sum(cost_usd), 0), count(*)
+       FROM usage_llmusageevent WHERE NOT is_demo GROUP BY 1, 2""",
 ]
 
 
@@ -61,7 +64,9 @@ def seed(name: str, count: int, reseed: bool) -> None:
             print(f"{name}: reusing {count:,} seeded events", file=sys.stderr)
             return
         started = time.perf_counter()
-        conn.execute("TRUNCATE usage_llmusageevent, usage_usagebucket, usage_runusagebucket, bench_meta")
+        conn.execute(
+            "TRUNCATE usage_llmusageevent, usage_usagebucket, usage_runusagebucket, usage_keyusagebucket, bench_meta"
+        )
         indexes = conn.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'usage_llmusageevent' "
             "AND indexname NOT IN (SELECT conname FROM pg_constraint)"

@@ -88,9 +88,9 @@ PINNED = {
     "usage panel, unchanged": 1,
     # The version, the window's totals (raw events at its partial hours, hourly and daily buckets
     # between: five queries for a week, three for a day), the top runs and phases, whether those are
-    # demo runs, the chart's buckets, the demo totals and whether any demo run exists.
-    "usage panel": 12,
-    "usage panel, a day": 10,
+    # demo runs, the usage by sender, the chart's buckets, the demo totals and whether any demo run exists.
+    "usage panel": 13,
+    "usage panel, a day": 11,
     # The version, then uncached quota reads (day, week and month totals, then cooldowns; in use
     # cached for a few seconds), the overrides routing reads (cached too), the cells' own overrides
     # and the latest changes.

@@ -18,7 +18,7 @@ from autopack_site.prepared import PreparedQuery
 from routing.config import ROLES, ConfigError, config_stamp, get_config, pricing_catalog
 from runs.models import Run
 from runs.progress import level_for
-from usage.models import LlmUsageEvent, RunUsageBucket, UsageBucket
+from usage.models import KeyUsageBucket, LlmUsageEvent, RunUsageBucket, UsageBucket
 
 PERIODS = {"day": dt.timedelta(hours=24), "week": dt.timedelta(days=7), "month": dt.timedelta(days=30)}
 HOUR, DAY = dt.timedelta(hours=1), dt.timedelta(days=1)
@@ -240,6 +240,19 @@ def top_runs_and_phases(period: str, *, now: dt.datetime | None = None, limit: i
         .order_by("-tokens", "run_id", "phase_id")[:limit]
     )
     return {"runs": list(runs), "phases": list(phases)}
+
+
+def usage_by_sender(period: str, *, now: dt.datetime | None = None, limit: int = 8) -> list[dict]:
+    """Tokens, cost and calls per sender (an API key's name, a person, or blank) in the window's whole hours."""
+    end = now or clock.now()
+    start = end - PERIODS[period]
+    rows = (
+        KeyUsageBucket.objects.filter(start__gte=_floor(start, HOUR), start__lte=end)
+        .values("sent_by")
+        .annotate(tokens=Sum("total_tokens"), cost=Sum("cost_usd"), calls=Sum("calls"))
+        .order_by("-tokens", "sent_by")
+    )
+    return list(rows[:limit])
 
 
 def daily_tokens_by_provider(*, days: int = 30, now: dt.datetime | None = None) -> tuple[list, dict]:

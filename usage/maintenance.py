@@ -11,13 +11,16 @@ from django.db.models.functions import TruncHour
 
 from routing.config import ModelInfo
 from usage.events import FIGURES
-from usage.models import LlmUsageEvent, PrunedRequest, RunUsageBucket, UsageBucket, UsageRetention
+from usage.models import KeyUsageBucket, LlmUsageEvent, PrunedRequest, RunUsageBucket, UsageBucket, UsageRetention
 from usage.recording import (
     BUCKET_KEY,
     BUCKET_SUMS,
+    KEY_BUCKET_KEY,
+    KEY_BUCKET_SUMS,
     RUN_BUCKET_KEY,
     RUN_BUCKET_SUMS,
     BucketKey,
+    KeyBucketKey,
     RunBucketKey,
     day_of,
     figures_digest,
@@ -121,6 +124,7 @@ def _reprice_batch(since, last_id, catalog, dry_run, batch_size, report) -> list
             "cost_usd",
             "created_at",
             "is_demo",
+            "sent_by",
         )[:batch_size]
     )
     report.examined += len(rows)
@@ -141,6 +145,7 @@ def _reprice_batch(since, last_id, catalog, dry_run, batch_size, report) -> list
 def _apply(changed: list[tuple[dict, Decimal | None]]) -> None:
     bucket_deltas: dict[BucketKey, Decimal] = defaultdict(Decimal)
     run_deltas: dict[RunBucketKey, Decimal] = defaultdict(Decimal)
+    key_deltas: dict[KeyBucketKey, Decimal] = defaultdict(Decimal)
     events = []
     for row, cost in changed:
         delta = (cost or 0) - (row["cost_usd"] or 0)
@@ -148,6 +153,7 @@ def _apply(changed: list[tuple[dict, Decimal | None]]) -> None:
         if not row["is_demo"]:
             bucket_deltas[BucketKey("hour", hour, row["provider"], row["model"], row["role"])] += delta
             bucket_deltas[BucketKey("day", day_of(hour), row["provider"], row["model"], row["role"])] += delta
+            key_deltas[KeyBucketKey(hour, row["sent_by"])] += delta
         if row["run_id"]:
             run_deltas[RunBucketKey(hour, row["run_id"], row["phase_id"])] += delta
         events.append(LlmUsageEvent(id=row["id"], cost_usd=cost))
@@ -157,12 +163,14 @@ def _apply(changed: list[tuple[dict, Decimal | None]]) -> None:
         UsageBucket.objects.filter(**key._asdict()).update(cost_usd=F("cost_usd") + delta)
     for key, delta in sorted(run_deltas.items()):
         RunUsageBucket.objects.filter(**key._asdict()).update(cost_usd=F("cost_usd") + delta)
+    for key, delta in sorted(key_deltas.items()):
+        KeyUsageBucket.objects.filter(**key._asdict()).update(cost_usd=F("cost_usd") + delta)
 
 
 @dataclass
 class Difference:
-    key: BucketKey | RunBucketKey
-    # The sums in BUCKET_SUMS or RUN_BUCKET_SUMS order; None when there is no such row.
+    key: BucketKey | RunBucketKey | KeyBucketKey
+    # The sums in BUCKET_SUMS, RUN_BUCKET_SUMS or KEY_BUCKET_SUMS order; None when there is no such row.
     stored: tuple | None
     recomputed: tuple | None
 
@@ -175,7 +183,7 @@ class RebuildReport:
 
 
 def rebuild_totals(*, dry_run: bool) -> RebuildReport:
-    """Recompute the hourly, daily and run buckets from the events, and report (and fix) every difference.
+    """Recompute the hourly, daily, run and key buckets from the events, and report (and fix) every difference.
 
     Only ranges that still hold all their events are rebuilt: hours starting at or after the retention
     horizon that prune_usage records (migration 0003 infers it for pruning done before), and days
@@ -186,7 +194,9 @@ def rebuild_totals(*, dry_run: bool) -> RebuildReport:
     bounds = LlmUsageEvent.objects.aggregate(first=Min("created_at"), last=Max("created_at"))
     if bounds["first"] is None:
         return report
-    latest_buckets = (model.objects.aggregate(m=Max("start"))["m"] for model in (UsageBucket, RunUsageBucket))
+    latest_buckets = (
+        model.objects.aggregate(m=Max("start"))["m"] for model in (UsageBucket, RunUsageBucket, KeyUsageBucket)
+    )
     last = max(bounds["last"], *filter(None, latest_buckets))
     day = day_of(bounds["first"])
     while day <= last:
@@ -218,7 +228,8 @@ def _rebuild_day(day: dt.datetime, first_hour: dt.datetime, *, dry_run: bool) ->
         # wait, then add what they bring to the rebuilt rows. (SQLite runs one writer at a time anyway.)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"LOCK TABLE {UsageBucket._meta.db_table}, {RunUsageBucket._meta.db_table} IN SHARE ROW EXCLUSIVE MODE"
+                f"LOCK TABLE {UsageBucket._meta.db_table}, {RunUsageBucket._meta.db_table}, "
+                f"{KeyUsageBucket._meta.db_table} IN SHARE ROW EXCLUSIVE MODE"
             )
     events = LlmUsageEvent.objects.filter(created_at__gte=lo, created_at__lt=hi).annotate(
         hour=TruncHour("created_at", tzinfo=dt.UTC)
@@ -248,18 +259,34 @@ def _rebuild_day(day: dt.datetime, first_hour: dt.datetime, *, dry_run: bool) ->
         for row in events.exclude(run_id="").values("hour", "run_id", "phase_id").annotate(**run_sums).order_by()
     }
     stored_runs = RunUsageBucket.objects.filter(start__gte=lo, start__lt=hi)
-    differences = _compare(
-        {
-            BucketKey(*row[: len(BUCKET_KEY)]): row[len(BUCKET_KEY) :]
-            for row in stored_buckets.values_list(*BUCKET_KEY, *BUCKET_SUMS)
-        },
-        buckets,
-    ) + _compare(
-        {
-            RunBucketKey(*row[: len(RUN_BUCKET_KEY)]): row[len(RUN_BUCKET_KEY) :]
-            for row in stored_runs.values_list(*RUN_BUCKET_KEY, *RUN_BUCKET_SUMS)
-        },
-        runs,
+    key_sums = {name: sums[name] for name in KEY_BUCKET_SUMS}
+    keys = {
+        KeyBucketKey(row["hour"], row["sent_by"]): tuple(row[name] for name in KEY_BUCKET_SUMS)
+        for row in events.filter(is_demo=False).values("hour", "sent_by").annotate(**key_sums).order_by()
+    }
+    stored_keys = KeyUsageBucket.objects.filter(start__gte=lo, start__lt=hi)
+    differences = (
+        _compare(
+            {
+                BucketKey(*row[: len(BUCKET_KEY)]): row[len(BUCKET_KEY) :]
+                for row in stored_buckets.values_list(*BUCKET_KEY, *BUCKET_SUMS)
+            },
+            buckets,
+        )
+        + _compare(
+            {
+                RunBucketKey(*row[: len(RUN_BUCKET_KEY)]): row[len(RUN_BUCKET_KEY) :]
+                for row in stored_runs.values_list(*RUN_BUCKET_KEY, *RUN_BUCKET_SUMS)
+            },
+            runs,
+        )
+        + _compare(
+            {
+                KeyBucketKey(*row[: len(KEY_BUCKET_KEY)]): row[len(KEY_BUCKET_KEY) :]
+                for row in stored_keys.values_list(*KEY_BUCKET_KEY, *KEY_BUCKET_SUMS)
+            },
+            keys,
+        )
     )
     if not dry_run:
         for difference in differences:
@@ -268,7 +295,7 @@ def _rebuild_day(day: dt.datetime, first_hour: dt.datetime, *, dry_run: bool) ->
 
 
 def _compare(stored: dict, recomputed: dict) -> list[Difference]:
-    """Keys are all BucketKeys or all RunBucketKeys; values are sums in BUCKET_SUMS or RUN_BUCKET_SUMS order."""
+    """Keys are all of one kind (BucketKey, RunBucketKey or KeyBucketKey); values are sums in that kind's order."""
     # SQLite keeps decimals as floats: sums there may differ in the last places without being wrong.
     tolerance = Decimal(0) if connection.vendor == "postgresql" else Decimal("1e-8")
     differences = []
@@ -286,6 +313,8 @@ def _compare(stored: dict, recomputed: dict) -> list[Difference]:
 def _fix(difference: Difference) -> None:
     if isinstance(difference.key, RunBucketKey):
         model, fields = RunUsageBucket, RUN_BUCKET_SUMS
+    elif isinstance(difference.key, KeyBucketKey):
+        model, fields = KeyUsageBucket, KEY_BUCKET_SUMS
     else:
         model, fields = UsageBucket, BUCKET_SUMS
     where = difference.key._asdict()

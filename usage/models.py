@@ -93,6 +93,23 @@ class RunUsageBucket(models.Model):
         return f"{self.start:%Y-%m-%d %H:00} {self.run_id}/{self.phase_id}"
 
 
+class KeyUsageBucket(models.Model):
+    """Hourly totals per sender (an API key's name, a person, or blank for loopback clients and files),
+    for usage by key. Demo calls are left out, as from UsageBucket."""
+
+    start = models.DateTimeField()
+    sent_by = models.CharField(max_length=150, blank=True, default="")
+    total_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=24, decimal_places=10, default=0)
+    calls = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["start", "sent_by"], name="key_usage_bucket_unique")]
+
+    def __str__(self):
+        return f"{self.start:%Y-%m-%d %H:00} {self.sent_by or 'no key'}"
+
+
 class UsageRetention(models.Model):
     """One row: how far raw events have been pruned. Hours before it may have lost events."""
 

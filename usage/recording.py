@@ -26,7 +26,7 @@ from autopack_site.strict_json import parse_json
 from routing.config import pricing_catalog
 from runs.services import add_usage_tokens
 from usage.events import FIGURES, REPORTED_FIELDS, EventInvalid, UsageEvent, parse_event, parse_line
-from usage.models import LlmUsageEvent, PrunedRequest, RunUsageBucket, UsageBucket
+from usage.models import KeyUsageBucket, LlmUsageEvent, PrunedRequest, RunUsageBucket, UsageBucket
 
 # What is stored per event: what was reported, plus the price, the time, whether it is demo data and
 # who sent it, and the router's decision (last: the COPY path wraps it).
@@ -288,10 +288,11 @@ def _add_to_buckets(events: list[UsageEvent]) -> None:
         if hour is None or not hour <= moment < end:
             hour = hour_of(moment)
             end = hour + HOUR
-        groups[(hour, e.provider, e.model, e.role, e.run_id, e.phase_id, e.is_demo)].append(e)
+        groups[(hour, e.provider, e.model, e.role, e.run_id, e.phase_id, e.is_demo, e.sent_by)].append(e)
     hours: dict[tuple, list] = defaultdict(lambda: [0, 0, 0, Decimal(0), 0])
     run_sums: dict[tuple, list] = defaultdict(lambda: [0, Decimal(0), 0])
-    for (hour, provider, model, role, run_id, phase_id, is_demo), group in groups.items():
+    key_sums: dict[tuple, list] = defaultdict(lambda: [0, Decimal(0), 0])
+    for (hour, provider, model, role, run_id, phase_id, is_demo, sent_by), group in groups.items():
         total = sum([e.total_tokens for e in group])
         cost = sum([e.cost_usd for e in group if e.cost_usd is not None], Decimal(0))
         # Demo calls count for their demo run only: never in a provider's totals, so never in a quota.
@@ -302,6 +303,10 @@ def _add_to_buckets(events: list[UsageEvent]) -> None:
             row[2] += total
             row[3] += cost
             row[4] += len(group)
+            row = key_sums[(hour, sent_by)]
+            row[0] += total
+            row[1] += cost
+            row[2] += len(group)
         if run_id:
             row = run_sums[(hour, run_id, phase_id)]
             row[0] += total
@@ -316,10 +321,13 @@ def _add_to_buckets(events: list[UsageEvent]) -> None:
             day[i] += value
     bucket_rows = [BucketRow(*key, *values) for key, values in sums.items()]
     run_rows = [RunBucketRow(*key, *values) for key, values in run_sums.items()]
+    key_rows = [KeyBucketRow(*key, *values) for key, values in key_sums.items()]
     if bucket_rows:
         _upsert_adding(UsageBucket, BUCKET_KEY, BUCKET_SUMS, bucket_rows)
     if run_rows:
         _upsert_adding(RunUsageBucket, RUN_BUCKET_KEY, RUN_BUCKET_SUMS, run_rows)
+    if key_rows:
+        _upsert_adding(KeyUsageBucket, KEY_BUCKET_KEY, KEY_BUCKET_SUMS, key_rows)
 
 
 class BucketKey(NamedTuple):
@@ -366,11 +374,30 @@ class RunBucketRow(NamedTuple):
     calls: int
 
 
+class KeyBucketKey(NamedTuple):
+    """A KeyUsageBucket's unique key: one hour's calls sent with one key (or by one person)."""
+
+    start: dt.datetime
+    sent_by: str
+
+
+class KeyBucketRow(NamedTuple):
+    """A KeyUsageBucket's key and the sums to add to it."""
+
+    start: dt.datetime
+    sent_by: str
+    total_tokens: int
+    cost_usd: Decimal
+    calls: int
+
+
 # Column names, in the order of the rows above.
 BUCKET_KEY = BucketKey._fields
 BUCKET_SUMS = BucketRow._fields[len(BUCKET_KEY) :]
 RUN_BUCKET_KEY = RunBucketKey._fields
 RUN_BUCKET_SUMS = RunBucketRow._fields[len(RUN_BUCKET_KEY) :]
+KEY_BUCKET_KEY = KeyBucketKey._fields
+KEY_BUCKET_SUMS = KeyBucketRow._fields[len(KEY_BUCKET_KEY) :]
 
 
 def _upsert_adding(

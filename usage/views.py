@@ -19,6 +19,7 @@ from usage.aggregation import (
     period_or_default,
     raw_window_filter,
     top_runs_and_phases,
+    usage_by_sender,
     usage_summary,
     usage_version,
 )
@@ -66,6 +67,7 @@ def usage_context(period: str, *, version: str | None = None) -> dict:
         "top_models": summary["models"][:5],
         "top_runs": top["runs"],
         "top_phases": top["phases"],
+        "by_sender": usage_by_sender(period),
         "chart": usage_chart(),
         "usage_version": version or usage_version(),
         "demo": demo_summary(),

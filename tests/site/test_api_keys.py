@@ -20,7 +20,9 @@ from runs.models import Run, RunEvent
 from tests.conftest import plan
 from tests.routing.conftest import ROUTING
 from tests.usage.conftest import event
-from usage.models import LlmUsageEvent
+from usage.maintenance import rebuild_totals
+from usage.models import KeyUsageBucket, LlmUsageEvent
+from usage.recording import record_usage_events
 
 pytestmark = pytest.mark.django_db
 
@@ -152,3 +154,22 @@ def test_the_admin_lists_creates_and_revokes_keys_through_the_service(admin_clie
     assert response.status_code == 200
     assert ApiKey.objects.get(name="ci-executor").is_revoked
     assert not ApiKey.objects.get(name="dana").is_revoked
+
+
+def test_the_usage_panel_shows_usage_by_key_and_the_rebuild_agrees(client, key, models_config):
+    other = create_api_key(name="nightly")
+    for secret, ids in ((key.secret, "abc"), (other.secret, "d")):
+        body = {"events": [event(request_id=i, prompt_tokens=1000, completion_tokens=0) for i in ids]}
+        assert post(client, "/api/usage", body, **{"X-API-Key": secret}).status_code == 201
+    record_usage_events([event(request_id="local", prompt_tokens=500, completion_tokens=0)], atomic_batch=True)
+    assert list(KeyUsageBucket.objects.values_list("sent_by", "total_tokens", "calls").order_by("-total_tokens")) == [
+        ("ci-executor", 3000, 3),
+        ("nightly", 1000, 1),
+        ("", 500, 1),
+    ]
+    page = client.get("/dashboard/usage/panel", {"period": "day"}).content.decode()
+    section = page.split("By API key or person")[1].split("</ol>")[0]
+    assert section.index("ci-executor") < section.index("nightly") < section.index("no key (loopback or a file)")
+    assert "3K · $" in section and "3 calls" in section
+    # The key buckets are rebuilt from the events like the others: nothing differs.
+    assert rebuild_totals(dry_run=True).differences == []

@@ -7,7 +7,7 @@ from django.core.management import call_command
 
 from autopack_site import clock
 from tests.usage.conftest import NOW, event
-from usage.models import RunUsageBucket, UsageBucket
+from usage.models import KeyUsageBucket, RunUsageBucket, UsageBucket
 from usage.recording import record_usage_events
 
 pytestmark = pytest.mark.django_db
@@ -23,6 +23,7 @@ def all_buckets():
     return (
         sorted(UsageBucket.objects.values_list("size", "start", "model", "total_tokens", "cost_usd", "calls")),
         sorted(RunUsageBucket.objects.values_list("start", "run_id", "phase_id", "total_tokens", "cost_usd", "calls")),
+        sorted(KeyUsageBucket.objects.values_list("start", "sent_by", "total_tokens", "cost_usd", "calls")),
     )
 
 
@@ -82,3 +83,12 @@ def test_rebuild_leaves_history_before_the_prune_horizon_untouched(models_config
     assert f"Every total from {first:%Y-%m-%d %H:00} UTC matches its events." in out
     assert all_buckets() == before
     assert UsageBucket.objects.filter(size="day").count() == 120
+
+
+def test_rebuild_restores_usage_by_key(models_config):
+    seed()
+    before = all_buckets()
+    KeyUsageBucket.objects.filter(start=NOW.replace(minute=0, second=0, microsecond=0)).update(total_tokens=1)
+    KeyUsageBucket.objects.order_by("start").first().delete()
+    rebuild()
+    assert all_buckets() == before
