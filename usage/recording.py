@@ -203,11 +203,15 @@ def _stored_figures(request_ids: list[str]) -> dict[str, tuple | str]:
     )
     if connection.vendor == "postgresql":
         # One array parameter instead of thousands of IN placeholders, bound by the server and sent in
-        # binary (Django's cursors would quote every id into the statement's text).
+        # binary (Django's cursors would quote every id into the statement's text). Probed through the
+        # unique index whatever the planner guesses: a table that grew fast since its last ANALYZE (a
+        # first large import) makes it guess that thousands of ids match every row, and scan them all.
         connection.ensure_connection()
         with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(union.format(match="= ANY(%b)"), [request_ids, request_ids])
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute(union.format(match="= ANY(%b)"), [request_ids, request_ids], prepare=False)
             rows = cursor.fetchall()
+            cursor.execute("SET LOCAL enable_seqscan = on")
     else:
         rows = []
         with connection.cursor() as cursor:
