@@ -1,6 +1,7 @@
 """Framing rules: the dashboard may be framed by the editors' Simple Browser, the admin never."""
 
 from csp.middleware import CSPMiddleware, PolicyParts
+from django.middleware.gzip import GZipMiddleware as DjangoGZipMiddleware
 
 ADMIN_PREFIX = "/admin/"
 
@@ -34,3 +35,16 @@ class XFrameOptionsExemptMiddleware:
         if not request.path_info.startswith(ADMIN_PREFIX):
             response.xframe_options_exempt = True
         return response
+
+
+class GZipMiddleware(DjangoGZipMiddleware):
+    """Django's GZipMiddleware, but server-sent events go out as they come.
+
+    Gzip holds a stream's bytes back until its buffer fills, which would turn a streamed answer into
+    one late burst.
+    """
+
+    def process_response(self, request, response):
+        if response.get("Content-Type", "").startswith("text/event-stream"):
+            return response
+        return super().process_response(request, response)
