@@ -14,7 +14,6 @@ from notes.models import HumanNote
 from notes.services import add_note
 from routing.services import set_cooldown
 from tests.conftest import plan
-from tests.routing.conftest import provider, service  # noqa: F401 - the fake provider and models.yaml
 from usage.models import LlmUsageEvent
 
 pytestmark = pytest.mark.django_db(transaction=True)
