@@ -17,6 +17,7 @@ streamed) the request for usage in the last chunk; the provider's answer comes b
 import functools
 import json
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -239,12 +240,23 @@ def decision_record(decision: Decision, failures: list[str], **extra) -> dict:
     }
 
 
-@functools.lru_cache(maxsize=32)
 def sdk_client(base_url: str | None, key: str, timeout: float) -> openai.OpenAI:
     """One SDK client per endpoint, key and timeout, kept: building one (its TLS context, its connection
     pool) costs some 30 ms, more than the rest of a routed and recorded call. The clients are thread-safe.
+
+    Built under a lock: a client built twice by two threads at once would see its spare copy garbage
+    collected, and a collected client closes its connection pool, streams still reading from it included.
     """
+    with _clients_lock:
+        return _cached_client(base_url, key, timeout)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_client(base_url: str | None, key: str, timeout: float) -> openai.OpenAI:
     return openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=0)
+
+
+_clients_lock = threading.Lock()
 
 
 def provider_client(provider: str, timeout: float) -> openai.OpenAI:
@@ -301,7 +313,7 @@ class _Attempt:
             ) from None
         content_type = response.headers.get("content-type", "application/json")
         if self.call.stream:
-            return self._stream(response, content_type)
+            return self._stream(client, response, content_type)
         data = response.json()
         figures = usage_figures(self.call.api, data.get("usage") if isinstance(data, dict) else None)
         figures = figures or {"prompt_tokens": 0, "completion_tokens": 0}
@@ -320,7 +332,7 @@ class _Attempt:
             self.failures,
         )
 
-    def _stream(self, response, content_type: str) -> Streamed:
+    def _stream(self, client: openai.OpenAI, response, content_type: str) -> Streamed:
         chunks = response.iter_bytes()
         try:
             # A provider that fails before its first byte falls back like any failed call.
@@ -331,10 +343,13 @@ class _Attempt:
         except httpx2.TransportError as exc:
             response.close()
             raise _Retryable(f"broke off before its first byte ({exc})") from None
-        chunks = self._relay(response, first, chunks)
+        chunks = self._relay(client, response, first, chunks)
         return Streamed(chunks, content_type, self.decision, self.request_id, self.failures)
 
-    def _relay(self, response, first: bytes, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    def _relay(self, client: openai.OpenAI, response, first: bytes, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        """The provider's bytes on to the client, then the usage recorded. `client` is held until the
+        stream ends: a client collected sooner (pushed out of the cache) would close the stream's connection.
+        """
         reader = _UsageReader(self.call.api)
         ended = False
         try:
