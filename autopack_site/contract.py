@@ -233,3 +233,28 @@ def openapi_schemas(*models) -> dict[str, dict]:
         components.update(schema.pop("$defs", {}))
         components[model.__name__] = schema
     return components
+
+
+# --- the OpenAI-compatible gateway: only the fields it reads are checked; the rest pass through as sent.
+
+GatewayModel = Annotated[str, Strict(), Field(min_length=1, max_length=200)]
+GatewayHints = dict[str, Annotated[str, Strict(), Field(max_length=512)]]
+
+
+class GatewayChatBody(RequestModel):
+    """POST /v1/chat/completions: OpenAI's chat completion request."""
+
+    model: GatewayModel
+    messages: Annotated[list[dict[str, Any]], Field(min_length=1)]
+    stream: Annotated[bool, Strict()] = False
+    metadata: GatewayHints | None = None
+
+
+class GatewayResponsesBody(RequestModel):
+    """POST /v1/responses: OpenAI's response request."""
+
+    model: GatewayModel
+    input: Annotated[str, Strict()] | list[Any]
+    instructions: Annotated[str, Strict()] | None = None
+    stream: Annotated[bool, Strict()] = False
+    metadata: GatewayHints | None = None

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from autopack_site import clock
+from routing.calls import decision_record
 from routing.config import ConfigError
-from routing.llm_service import decision_record
 from routing.router import RoutingError, select
 from routing.services import reset_run_overrides
 from runs import services

@@ -1,9 +1,11 @@
 """Framing rules (the dashboard may be framed by the editors' Simple Browser, the admin never), the
-cookies that keep a login inside that frame, and the login the dashboard may require."""
+cookies that keep a login inside that frame, the login the dashboard may require, and compression
+that leaves server-sent events alone."""
 
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseRedirect
+from django.middleware.gzip import GZipMiddleware as DjangoGZipMiddleware
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
@@ -108,3 +110,16 @@ class LoginRequiredMiddleware:
 
 def _login_url(next_page: str) -> str:
     return f"{reverse('login')}?{urlencode({'next': next_page})}"
+
+
+class GZipMiddleware(DjangoGZipMiddleware):
+    """Django's GZipMiddleware, but server-sent events go out as they come.
+
+    Gzip holds a stream's bytes back until its buffer fills, which would turn a streamed answer into
+    one late burst.
+    """
+
+    def process_response(self, request, response):
+        if response.get("Content-Type", "").startswith("text/event-stream"):
+            return response
+        return super().process_response(request, response)

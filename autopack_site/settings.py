@@ -97,7 +97,8 @@ TASKS = {"default": {"BACKEND": env("AUTOPACK_TASKS_BACKEND", default="django_ta
 MIDDLEWARE = [
     # First, so it compresses what every other middleware produced. Django 4.2+ pads the gzip header
     # with random bytes, against BREACH; the dashboard's ~45 KB of HTML travels as under 10 KB.
-    "django.middleware.gzip.GZipMiddleware",
+    # Server-sent events (the gateway's streamed answers) pass uncompressed, as they arrive.
+    "autopack_site.middleware.GZipMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Above the session and CSRF middleware: it marks their cookies once they are set.

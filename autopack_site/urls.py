@@ -4,7 +4,7 @@ from django.views.generic import RedirectView
 
 import autopack_site.converters  # noqa: F401 - registers <id:...>
 from alerts import urls as alerts_urls
-from autopack_site import pages, views
+from autopack_site import gateway, pages, views
 from notes import urls as notes_urls
 from routing import urls as routing_urls
 from runs import urls as runs_urls
@@ -18,6 +18,9 @@ urlpatterns = [
     path("login/", views.login, name="login"),
     path("logout/", views.logout, name="logout"),
     path("healthz", views.healthz, name="healthz"),
+    path("v1/chat/completions", gateway.chat_completions, name="gateway-chat"),
+    path("v1/responses", gateway.responses, name="gateway-responses"),
+    path("v1/models", gateway.models, name="gateway-models"),
     # The original dashboard's health check.
     path("health", views.healthz, name="health"),
     path("dashboard/demo/remove", views.remove_demo, name="demo-remove"),

@@ -6,29 +6,21 @@
 Every attempt is recorded with its exact usage and the router's decision, under a request id of its
 own, so a retried call never counts twice. A 429, a 5xx or a timeout puts the provider in a cooldown
 kept in the database (every worker and machine honours it) and a non-critical call moves down its
-fallback chain; critical categories never fall back.
+fallback chain; critical categories never fall back. All of it is routing.calls, the one path the
+OpenAI-compatible gateway shares.
 
 Each attempt first passes its run's checks (routing.budgets): a paused, finished or over-budget run
 raises RunPaused, RunFinished or BudgetExhausted (all RunRefused) before anything is sent or recorded,
 so a pause or cancel on the dashboard takes effect at the run's next call.
 """
 
-import functools
 import json
-import os
-import time
-import uuid
 from dataclasses import dataclass, field
 
-import openai
-from django.db import transaction
-
-from notes.services import mark_delivered, notes_prompt, pending_notes
-from routing.budgets import BudgetExhausted, RunFinished, RunPaused, RunRefused, reserve_call, settle
-from routing.config import ConfigError, get_config
-from routing.router import Decision, RoutingError, select
-from routing.services import put_in_cooldown
-from usage.recording import record_usage
+from routing.budgets import BudgetExhausted, RunFinished, RunPaused, RunRefused
+from routing.calls import CHAT, Call, LlmError, place_call
+from routing.config import ConfigError
+from routing.router import Decision, RoutingError
 
 BUILDER_PROMPT = (
     "You are the Builder of Autopack, an autonomous build system. Implement the phase described by the "
@@ -42,10 +34,6 @@ AUDITOR_PROMPT = (
 
 
 __all__ = ["BudgetExhausted", "LlmError", "LlmService", "RunFinished", "RunPaused", "RunRefused"]
-
-
-class LlmError(Exception):
-    """The call failed and was not retried further; the message says why and where."""
 
 
 @dataclass
@@ -95,124 +83,28 @@ class LlmService:
         **options,
     ) -> Completion:
         """One chat completion, routed and recorded. Raises LlmError, RunRefused, or the router's errors."""
-        config = get_config()
-        critical = (category or "general") in config.routing.never_fallback_categories
-        call_id = uuid.uuid4().hex
-        notes = pending_notes(run_id)
-        if notes:
-            messages = with_notes(messages, notes_prompt(notes))
-        failures: list[str] = []
-        tried: set[str] = set()
-        for attempt in range(1, self.max_attempts + 1):
-            decision = select(role, category, complexity, run=run_id)
-            if decision.model in tried:
-                break
-            tried.add(decision.model)
-            request_id = f"{call_id}:{attempt}"
-            output_limit = options.get("max_tokens") or options.get("max_completion_tokens")
-            reservation = reserve_call(
-                run_id=run_id,
-                model=config.model(decision.model),
-                messages=messages,
-                max_tokens=output_limit if isinstance(output_limit, int) else None,
-                timeout=self.timeout,
-            )
-            try:
-                completion = self._attempt(
-                    decision, messages, run_id, phase_id, request_id, failures, options, reservation
-                )
-            except _Retryable as exc:
-                failures.append(f"{decision.model}: {exc}")
-                put_in_cooldown(provider=decision.provider, reason=str(exc), retry_after=exc.retry_after)
-                if critical:
-                    raise LlmError(
-                        f"{decision.model} failed ({exc}); {decision.category} is never downgraded, so no fallback"
-                    ) from None
-                continue
-            finally:
-                # Settled with the usage already; this drops the hold of a call that failed without any.
-                settle(reservation)
-            # Only a call that reached the model has read the notes.
-            mark_delivered(notes, call=f"{role} call {request_id} ({decision.model})")
-            return completion
-        raise LlmError("every attempt failed: " + "; ".join(failures or ["no model left to try"]))
-
-    def _attempt(self, decision, messages, run_id, phase_id, request_id, failures, options, reservation) -> Completion:
-        client = self._client(decision.provider)
-        started = time.monotonic()
-        try:
-            response = client.chat.completions.create(model=decision.model, messages=messages, **options)
-        except openai.APITimeoutError:
-            raise _Retryable(f"timed out after {self.timeout:g} s") from None
-        except openai.APIConnectionError as exc:
-            raise _Retryable(f"could not connect ({exc.__cause__ or exc})") from None
-        except openai.APIStatusError as exc:
-            latency = int((time.monotonic() - started) * 1000)
-            with transaction.atomic():
-                self._record_error_usage(decision, exc, run_id, phase_id, request_id, latency, failures)
-                settle(reservation)
-            if exc.status_code == 429 or exc.status_code >= 500:
-                raise _Retryable(f"HTTP {exc.status_code}", retry_after=_retry_after(exc.response)) from None
-            raise LlmError(
-                f"{decision.provider} refused {decision.model}: HTTP {exc.status_code} {_message(exc)}"
-            ) from None
-        latency = int((time.monotonic() - started) * 1000)
-        usage = response.usage
-        prompt = usage.prompt_tokens if usage else 0
-        completion = usage.completion_tokens if usage else 0
-        # The real usage replaces the hold in one transaction: never both counted, never neither.
-        with transaction.atomic():
-            _record(
-                decision,
-                run_id,
-                phase_id,
-                request_id,
-                failures,
-                prompt_tokens=prompt,
-                completion_tokens=completion,
-                cached_prompt_tokens=_detail(usage, "prompt_tokens_details", "cached_tokens"),
-                reasoning_tokens=_detail(usage, "completion_tokens_details", "reasoning_tokens"),
-                latency_ms=latency,
-            )
-            settle(reservation)
-        text = (response.choices[0].message.content or "") if response.choices else ""
-        return Completion(text, decision.model, decision.provider, request_id, decision, prompt, completion, failures)
-
-    def _record_error_usage(self, decision, exc, run_id, phase_id, request_id, latency, failures) -> None:
-        """A failed call still cost tokens when the provider says so."""
-        try:
-            body = exc.response.json()
-        except ValueError:
-            return
-        body = body if isinstance(body, dict) else {}
-        error = body.get("error") if isinstance(body.get("error"), dict) else {}
-        usage = body.get("usage") or error.get("usage")
-        if not isinstance(usage, dict) or not isinstance(usage.get("prompt_tokens"), int):
-            return
-        completion = usage.get("completion_tokens")
-        if not isinstance(completion, int):
-            completion = 0
-        _record(
-            decision,
-            run_id,
-            phase_id,
-            request_id,
-            failures,
-            prompt_tokens=usage["prompt_tokens"],
-            completion_tokens=completion,
-            latency_ms=latency,
-            status="error",
+        call = Call(
+            api=CHAT,
+            body={"messages": messages, **options},
+            role=role,
+            category=category,
+            complexity=complexity,
+            run_id=run_id,
+            phase_id=phase_id,
         )
-
-    def _client(self, provider: str) -> openai.OpenAI:
-        endpoint = get_config().providers.get(provider)
-        if endpoint is None:
-            raise ConfigError("models.yaml", [(f"providers.{provider}", "no endpoint configured")])
-        # The one place that reads the environment directly: keys stay out of settings and files.
-        key = os.environ.get(endpoint.api_key_env or "")
-        if not key:
-            raise LlmError(f"{provider}: set the {endpoint.api_key_env} environment variable to its API key")
-        return _sdk_client(endpoint.base_url, key, self.timeout)
+        answer = place_call(call, timeout=self.timeout, max_attempts=self.max_attempts)
+        choices = answer.data.get("choices") or [{}]
+        text = ((choices[0] or {}).get("message") or {}).get("content") or ""
+        return Completion(
+            text,
+            answer.decision.model,
+            answer.decision.provider,
+            answer.request_id,
+            answer.decision,
+            answer.prompt_tokens,
+            answer.completion_tokens,
+            answer.failures,
+        )
 
     # --- the original's calls ---------------------------------------------------------------------
 
@@ -278,73 +170,6 @@ class LlmService:
             "request_id": completion.request_id,
             **shape(completion.text),
         }
-
-
-@functools.lru_cache(maxsize=32)
-def _sdk_client(base_url: str | None, key: str, timeout: float) -> openai.OpenAI:
-    """One SDK client per endpoint, key and timeout, kept: building one (its TLS context, its connection
-    pool) costs some 30 ms, more than the rest of a routed and recorded call. The clients are thread-safe.
-    """
-    return openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=0)
-
-
-def with_notes(messages: list[dict], notes_text: str) -> list[dict]:
-    """The messages with the people's notes at the end of the system prompt (a new one if none)."""
-    if messages and messages[0].get("role") == "system":
-        first = {**messages[0], "content": f"{messages[0].get('content', '')}\n\n{notes_text}"}
-        return [first, *messages[1:]]
-    return [{"role": "system", "content": notes_text}, *messages]
-
-
-class _Retryable(Exception):
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-def _retry_after(response) -> float | None:
-    value = response.headers.get("retry-after") if response is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _message(exc: openai.APIStatusError) -> str:
-    body = exc.body if isinstance(exc.body, dict) else {}
-    error = body.get("error", body)
-    return (error.get("message") if isinstance(error, dict) else str(error)) or exc.message
-
-
-def _detail(usage, group: str, key: str) -> int:
-    details = getattr(usage, group, None) if usage else None
-    return (getattr(details, key, None) or 0) if details else 0
-
-
-def _record(decision: Decision, run_id, phase_id, request_id: str, failures: list[str], **figures) -> None:
-    """Record one attempt's usage under its own request id, with the router's decision."""
-    record_usage(
-        provider=decision.provider,
-        model=decision.model,
-        role=decision.role,
-        run_id=run_id or "",
-        phase_id=phase_id or "",
-        request_id=request_id,
-        decision=decision_record(decision, failures),
-        **figures,
-    )
-
-
-def decision_record(decision: Decision, failures: list[str]) -> dict:
-    return {
-        "asked_for": decision.chosen_model,
-        "used": decision.model,
-        "source": decision.source,
-        "reasons": decision.reasons,
-        "warnings": decision.warnings,
-        "quota": decision.quota,
-        "failed_attempts": list(failures),
-    }
 
 
 def _phase_text(spec: dict) -> str:

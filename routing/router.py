@@ -21,6 +21,10 @@ class RoutingError(Exception):
     """The call cannot be routed (bad role or complexity, or a model outside the catalog)."""
 
 
+class UnknownModel(RoutingError):
+    """The call named a model the catalog does not list."""
+
+
 class QuotaExhausted(RoutingError):
     def __init__(self, provider: str, window: str, used: int, cap: int, detail: str = ""):
         self.provider, self.window, self.used, self.cap = provider, window, used, cap
@@ -160,6 +164,36 @@ def select(
     if category in config.routing.never_fallback_categories:
         return _keep_critical(decision, state)
     return _walk_chain(decision, config, states)
+
+
+def select_model(
+    model: str,
+    role: str,
+    category: str | None,
+    complexity: str | None,
+    *,
+    config: ModelsConfig | None = None,
+    states: dict[str, ProviderState] | None = None,
+) -> Decision:
+    """A call that names its catalog model: kept, with the quota warnings an override gets. Raises UnknownModel."""
+    config = config or get_config()
+    if not is_role(role):
+        raise RoutingError(f"unknown role {role!r} (known: {', '.join(ROLES)} or agent:<name>)")
+    complexity = complexity or "medium"
+    if complexity not in COMPLEXITIES:
+        raise RoutingError(f"unknown complexity {complexity!r} (known: {', '.join(COMPLEXITIES)})")
+    info = config.model(model)
+    if info is None:
+        raise UnknownModel(f"model {model!r} is not in the catalog")
+    category = category or GENERAL
+    reasons = [f"asked for {model} by name"]
+    decision = Decision(role, category, complexity, model, info.provider, model, "explicit", model, reasons)
+    if config.routing.quota_routing_enabled:
+        state = (states if states is not None else provider_states(config)).get(info.provider)
+        if state:
+            decision.quota[info.provider] = state.figures()
+        _warn_if_pressed(decision, state)
+    return decision
 
 
 def _warn_if_pressed(decision: Decision, state: ProviderState | None) -> None:

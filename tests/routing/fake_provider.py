@@ -7,15 +7,25 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class FakeProvider:
-    """Answers POST /v1/chat/completions from a script: a list of (status, body, headers, delay) per model.
+    """Answers POST /v1/chat/completions and /v1/responses from a script: (status, body, headers, delay) per model.
 
-    A model with no script left answers 200 with `default_usage`. Every request is kept in `requests`.
+    A model with no script left answers 200 with `default_usage` (`response_usage` on /v1/responses),
+    streamed as server-sent events when the request says `stream`, `chunk_delay` seconds apart. Every
+    request is kept in `requests`.
     """
 
     def __init__(self):
         self.scripts: dict[str, list[tuple]] = {}
         self.requests: list[dict] = []
         self.default_usage = {"prompt_tokens": 1200, "completion_tokens": 300, "total_tokens": 1500}
+        self.response_usage = {
+            "input_tokens": 900,
+            "output_tokens": 100,
+            "total_tokens": 1000,
+            "input_tokens_details": {"cached_tokens": 200},
+            "output_tokens_details": {"reasoning_tokens": 40},
+        }
+        self.chunk_delay = 0.0
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -26,8 +36,15 @@ class FakeProvider:
                 status, payload, headers, delay = script.pop(0) if script else (200, None, {}, 0)
                 if delay:
                     time.sleep(delay)
+                responses = self.path.endswith("/responses")
+                if payload is None and status == 200 and body.get("stream"):
+                    events = fake.response_events(body) if responses else fake.chat_events(body)
+                    return self.stream(events)
                 if payload is None:
-                    payload = fake.answer(body["model"], "ok", fake.default_usage)
+                    if responses:
+                        payload = fake.response(body["model"], "ok", fake.response_usage)
+                    else:
+                        payload = fake.answer(body["model"], "ok", fake.default_usage)
                 data = json.dumps(payload).encode()
                 try:
                     self.send_response(status)
@@ -37,6 +54,19 @@ class FakeProvider:
                         self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def stream(self, events):
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.end_headers()
+                    for index, event in enumerate(events):
+                        if index and fake.chunk_delay:
+                            time.sleep(fake.chunk_delay)
+                        self.wfile.write(event)
+                        self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
@@ -59,6 +89,67 @@ class FakeProvider:
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
             "usage": usage,
         }
+
+    @staticmethod
+    def response(model: str, text: str, usage: dict) -> dict:
+        return {
+            "id": "resp_test",
+            "object": "response",
+            "created_at": 0,
+            "status": "completed",
+            "model": model,
+            "output": [
+                {
+                    "type": "message",
+                    "id": "msg_test",
+                    "status": "completed",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": text, "annotations": []}],
+                }
+            ],
+            "usage": usage,
+        }
+
+    def chat_events(self, body: dict) -> list[bytes]:
+        """A streamed chat completion: "o", "k", the finish, then the usage chunk when asked for."""
+
+        def chunk(delta, finish=None, usage=None, choices=True):
+            data = {"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 0, "model": body["model"]}
+            data["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish}] if choices else []
+            data["usage"] = usage
+            return f"data: {json.dumps(data)}\n\n".encode()
+
+        events = [chunk({"role": "assistant", "content": ""}), chunk({"content": "o"}), chunk({"content": "k"})]
+        events.append(chunk({}, finish="stop"))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            events.append(chunk(None, usage=self.default_usage, choices=False))
+        return [*events, b"data: [DONE]\n\n"]
+
+    def response_events(self, body: dict) -> list[bytes]:
+        """A streamed response: created, two text deltas, then completed with its usage."""
+        done = self.response(body["model"], "ok", self.response_usage)
+        started = {**done, "status": "in_progress", "output": [], "usage": None}
+        events = [
+            {"type": "response.created", "sequence_number": 0, "response": started},
+            {
+                "type": "response.output_text.delta",
+                "sequence_number": 1,
+                "item_id": "msg_test",
+                "output_index": 0,
+                "content_index": 0,
+                "delta": "o",
+            },
+            {
+                "type": "response.output_text.delta",
+                "sequence_number": 2,
+                "item_id": "msg_test",
+                "output_index": 0,
+                "content_index": 0,
+                "delta": "k",
+            },
+            {"type": "response.completed", "sequence_number": 3, "response": done},
+        ]
+        return [f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events]
 
     def script(self, model: str, *answers: tuple) -> None:
         """Queue answers for a model: (status, body or None, headers, delay seconds)."""
