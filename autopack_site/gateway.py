@@ -69,8 +69,8 @@ def gateway_view(*, method: str):
                 return refusal
             return view(request, *args, **kwargs)
 
-        # The JSON API's own key rule applies, not the dashboard's login.
-        wrapper.json_api = True
+        # Keys, as for the JSON API, never the dashboard's login (its document is OpenAI's, not ours).
+        wrapper.login_required = False
         return csrf_exempt(wrapper)
 
     return decorator

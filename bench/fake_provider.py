@@ -1,4 +1,5 @@
-"""A local OpenAI-compatible provider for the benchmarks: every chat completion answers at once.
+"""A local OpenAI-compatible provider for the benchmarks: every chat completion answers at once (streamed
+when asked).
 
 .venv/bin/python bench/fake_provider.py     (prints its port, then serves until killed)
 """
@@ -15,6 +16,17 @@ ANSWER = {
 }
 
 
+def stream(model: str) -> bytes:
+    """A streamed answer as server-sent events: the text, then the usage in a last chunk, then [DONE]."""
+    base = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 0, "model": model}
+    events = [
+        {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "ok"}, "finish_reason": None}]},
+        {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        {**base, "choices": [], "usage": ANSWER["usage"]},
+    ]
+    return b"".join(f"data: {json.dumps(e)}\n\n".encode() for e in events) + b"data: [DONE]\n\n"
+
+
 class Handler(BaseHTTPRequestHandler):
     # HTTP/1.1 keeps the SDK's connection open, as a real provider does. Headers and body leave in two
     # writes: without TCP_NODELAY the second waits for the client's delayed ACK, some 40 ms.
@@ -23,9 +35,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-        data = json.dumps({**ANSWER, "model": body.get("model", "")}).encode()
+        if body.get("stream"):
+            data, kind = stream(body.get("model", "")), "text/event-stream"
+        else:
+            data, kind = json.dumps({**ANSWER, "model": body.get("model", "")}).encode(), "application/json"
         self.send_response(200)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -34,7 +49,12 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+class Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # a load generator closing its connections mid-answer is not news
+
+
 if __name__ == "__main__":
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = Server(("127.0.0.1", 0), Handler)
     print(server.server_address[1], flush=True)
     server.serve_forever()

@@ -23,7 +23,7 @@ WRK_ONE_AT_A_TIME = ["-t1", "-c1", "-d5s"]
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def gunicorn_command(port: int) -> list[str]:
+def gunicorn_command(port: int, workers: int | None = None) -> list[str]:
     dry_run = subprocess.run(
         ["make", "-n", "run", "HOST=127.0.0.1", f"PORT={port}", f"PYTHON={sys.executable}"],
         cwd=ROOT,
@@ -32,7 +32,10 @@ def gunicorn_command(port: int) -> list[str]:
         check=True,
     ).stdout
     line = next(line for line in dry_run.splitlines() if "gunicorn" in line and " --bind " in line)
-    return shlex.split(line)
+    command = shlex.split(line)
+    if workers is not None:
+        command[command.index("--workers") + 1] = str(workers)
+    return command
 
 
 def free_port() -> int:
@@ -42,10 +45,12 @@ def free_port() -> int:
 
 
 class Server:
-    """The app under gunicorn, on database `name`. Use as a context manager."""
+    """The app under gunicorn, on database `name` (with `make run`'s worker count unless `workers`). Use as a
+    context manager."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, workers: int | None = None):
         self.port = free_port()
+        self.workers = workers
         self.env = {**os.environ, "DATABASE_URL": database_url(name), "DEBUG": "false"}
         # gunicorn's own output, kept out of the table; closed with the server.
         self.log = tempfile.TemporaryFile()  # noqa: SIM115
@@ -54,7 +59,7 @@ class Server:
     def __enter__(self):
         manage = [sys.executable, "manage.py"]
         subprocess.run([*manage, "collectstatic", "--no-input", "-v", "0"], cwd=ROOT, env=self.env, check=True)
-        command = gunicorn_command(self.port)
+        command = gunicorn_command(self.port, self.workers)
         self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=self.log, stderr=self.log)
         for _ in range(300):
             try:

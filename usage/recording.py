@@ -37,6 +37,8 @@ HOUR = dt.timedelta(hours=1)
 
 # Below this, plain INSERTs cost no more than setting up a COPY.
 COPY_THRESHOLD = 1000
+# Up to this many ids, the planner picks the unique index by itself, with or without statistics.
+FEW_IDS = 100
 # Up to this many bucket rows are upserted in one plain statement; more go through a scratch table.
 FEW_BUCKETS = 100
 
@@ -207,11 +209,14 @@ def _stored_figures(request_ids: list[str]) -> dict[str, tuple | str]:
         # unique index whatever the planner guesses: a table that grew fast since its last ANALYZE (a
         # first large import) makes it guess that thousands of ids match every row, and scan them all.
         connection.ensure_connection()
+        many = len(request_ids) > FEW_IDS
         with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute("SET LOCAL enable_seqscan = off")
+            if many:
+                cursor.execute("SET LOCAL enable_seqscan = off")
             cursor.execute(union.format(match="= ANY(%b)"), [request_ids, request_ids], prepare=False)
             rows = cursor.fetchall()
-            cursor.execute("SET LOCAL enable_seqscan = on")
+            if many:
+                cursor.execute("SET LOCAL enable_seqscan = on")
     else:
         rows = []
         with connection.cursor() as cursor:

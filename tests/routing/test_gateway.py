@@ -252,3 +252,8 @@ def test_a_streamed_response_records_the_completed_event_s_usage(gateway, provid
     stored = LlmUsageEvent.objects.get()
     assert (stored.prompt_tokens, stored.completion_tokens, stored.total_tokens) == (900, 100, 1000)
     assert json.loads(json.dumps(stored.decision))["used"] == "gpt-4o"
+
+
+def test_with_logins_required_the_gateway_still_takes_its_key(gateway, settings):
+    settings.AUTOPACK_REQUIRE_LOGIN = True
+    assert gateway.models.list().data[0].id == "autopack/auto"

@@ -1,0 +1,146 @@
+"""What the gateway adds to a call, beside the same call made straight to the local fake provider.
+
+    .venv/bin/python bench/gateway_overhead.py [--calls 300] [--json]
+
+The gateway is served as `make run` serves it, but with one gunicorn worker process (the peer's
+figure, LiteLLM's proxy at 44 calls/s to 8 clients, is for one worker). The fake provider answers at
+once, so every difference is the gateway's own work: authentication, routing, the run checks,
+forwarding, and recording the call's usage in PostgreSQL. Calls alternate between the gateway and the
+provider, through the same openai SDK. Figures:
+- added per non-streamed call, p50 and p99 (target: p50 at most 5 ms);
+- added before the first streamed chunk, p50 and p99 (target: p50 at most 5 ms);
+- calls/s that one worker serves to 8 concurrent clients, against the provider alone (wrk, POST).
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _db import prepare_database
+from serve import Server, wrk
+
+DATABASE = "autopack_bench_gateway"
+KEY = "bench-gateway-key"
+CONFIG = """
+providers:
+  openai: {{base_url: "{url}", api_key_env: BENCH_FAKE_KEY}}
+complexity_models:
+  medium: {{builder: gpt-4o, auditor: gpt-4o}}
+  high: {{builder: gpt-4o, auditor: gpt-4o}}
+  low: {{builder: gpt-4o-mini, auditor: gpt-4o-mini}}
+"""
+MESSAGES = [{"role": "user", "content": "Say ok."}]
+BODY = {"model": "autopack/auto", "messages": MESSAGES}
+LOAD = ["-t1", "-c8", "-d5s"]
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def timed_pairs(gateway, bare, calls: int, stream: bool) -> tuple[list[float], list[float]]:
+    """Milliseconds per call (or to the first streamed chunk) through the gateway and straight to the provider."""
+
+    def once(client, model):
+        started = time.perf_counter()
+        if stream:
+            chunks = client.chat.completions.create(model=model, messages=MESSAGES, stream=True)
+            next(iter(chunks))
+            elapsed = time.perf_counter() - started
+            for _ in chunks:  # read to the end, so the gateway records the usage
+                pass
+            return elapsed * 1000
+        client.chat.completions.create(model=model, messages=MESSAGES)
+        return (time.perf_counter() - started) * 1000
+
+    ours, reference = [], []
+    for i in range(calls + 20):
+        through, straight = once(gateway, "autopack/auto"), once(bare, "gpt-4o")
+        if i >= 20:  # the first calls open connections and fill caches
+            ours.append(through)
+            reference.append(straight)
+    return ours, reference
+
+
+def post_script(body: dict, headers: dict) -> str:
+    """A wrk script that POSTs `body` as JSON with `headers`."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write('wrk.method = "POST"\n')
+        script.write(f"wrk.body = {json.dumps(json.dumps(body))}\n")
+        for name, value in {"Content-Type": "application/json", **headers}.items():
+            script.write(f'wrk.headers["{name}"] = "{value}"\n')
+    return script.name
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    fake = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("fake_provider.py"))], stdout=subprocess.PIPE, text=True
+    )
+    scripts = []
+    try:
+        provider = f"http://127.0.0.1:{fake.stdout.readline().strip()}/v1"
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as config_file:
+            config_file.write(CONFIG.format(url=provider))
+        os.environ.update(AUTOPACK_MODELS_CONFIG=config_file.name, BENCH_FAKE_KEY="sk-bench", AUTOPACK_API_KEY=KEY)
+        prepare_database(DATABASE)
+        import openai
+
+        with Server(DATABASE, workers=1) as server:
+            gateway = openai.OpenAI(base_url=server.url("/v1"), api_key=KEY, max_retries=0, timeout=10)
+            bare = openai.OpenAI(base_url=provider, api_key="sk-bench", max_retries=0, timeout=10)
+            plain = timed_pairs(gateway, bare, args.calls, stream=False)
+            streamed = timed_pairs(gateway, bare, args.calls, stream=True)
+            scripts = [
+                post_script(BODY, {"Authorization": f"Bearer {KEY}"}),
+                post_script({**BODY, "model": "gpt-4o"}, {}),
+            ]
+            ours_rate = wrk(server.url("/v1/chat/completions"), [*LOAD, "-s", scripts[0]])
+            bare_rate = wrk(f"{provider}/chat/completions", [*LOAD, "-s", scripts[1]])
+        os.unlink(config_file.name)
+    finally:
+        fake.terminate()
+        for script in scripts:
+            os.unlink(script)
+    result = {
+        "call_p50_ms": statistics.median(plain[0]),
+        "call_p99_ms": percentile(plain[0], 0.99),
+        "bare_call_p50_ms": statistics.median(plain[1]),
+        "bare_call_p99_ms": percentile(plain[1], 0.99),
+        "first_chunk_p50_ms": statistics.median(streamed[0]),
+        "first_chunk_p99_ms": percentile(streamed[0], 0.99),
+        "bare_first_chunk_p50_ms": statistics.median(streamed[1]),
+        "bare_first_chunk_p99_ms": percentile(streamed[1], 0.99),
+        "calls_per_s": ours_rate["rps"],
+        "bare_calls_per_s": bare_rate["rps"],
+        "bad_answers": ours_rate["bad"] + ours_rate["errors"],
+    }
+    if args.json:
+        print(json.dumps(result))
+        return
+    for what, key in (("non-streamed call", "call"), ("first streamed chunk", "first_chunk")):
+        added = result[f"{key}_p50_ms"] - result[f"bare_{key}_p50_ms"]
+        added99 = result[f"{key}_p99_ms"] - result[f"bare_{key}_p99_ms"]
+        print(
+            f"{what}: gateway p50 {result[f'{key}_p50_ms']:.2f} ms, provider alone {result[f'bare_{key}_p50_ms']:.2f}"
+        )
+        print(f"  added: p50 {added:.2f} ms, p99 {added99:.2f} ms (target: p50 at most 5 ms)")
+    print(
+        f"8 clients, one worker: {result['calls_per_s']:.0f} calls/s through the gateway, "
+        f"{result['bare_calls_per_s']:.0f} straight to the provider (target: at least 88, twice LiteLLM's 44); "
+        f"{result['bad_answers']} bad answers"
+    )
+
+
+if __name__ == "__main__":
+    main()
