@@ -4,8 +4,8 @@
 
 The fake provider runs in its own process and answers at once, so the difference is LlmService's
 own work: routing, notes lookup, recording the usage event and its totals in PostgreSQL.
-Calls alternate between the two clients. No target for LlmService alone (the gateway's 5 ms p50
-belongs to a later issue): the figure is informational.
+Calls alternate between the two clients. No target for LlmService alone: the figure is informational
+(the gateway's targets are measured by bench/gateway_overhead.py).
 """
 
 import argparse
