@@ -23,19 +23,11 @@ import time
 from pathlib import Path
 
 from _db import prepare_database
+from llm_overhead import CONFIG, MESSAGES
 from serve import Server, wrk
 
 DATABASE = "autopack_bench_gateway"
 KEY = "bench-gateway-key"
-CONFIG = """
-providers:
-  openai: {{base_url: "{url}", api_key_env: BENCH_FAKE_KEY}}
-complexity_models:
-  medium: {{builder: gpt-4o, auditor: gpt-4o}}
-  high: {{builder: gpt-4o, auditor: gpt-4o}}
-  low: {{builder: gpt-4o-mini, auditor: gpt-4o-mini}}
-"""
-MESSAGES = [{"role": "user", "content": "Say ok."}]
 BODY = {"model": "autopack/auto", "messages": MESSAGES}
 LOAD = ["-t1", "-c8", "-d5s"]
 

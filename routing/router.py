@@ -128,11 +128,7 @@ def select(
 ) -> Decision:
     """Choose the model for one call. Raises ConfigError, RoutingError or QuotaExhausted."""
     config = config or get_config()
-    if not is_role(role):
-        raise RoutingError(f"unknown role {role!r} (known: {', '.join(ROLES)} or agent:<name>)")
-    complexity = complexity or "medium"
-    if complexity not in COMPLEXITIES:
-        raise RoutingError(f"unknown complexity {complexity!r} (known: {', '.join(COMPLEXITIES)})")
+    complexity = _checked_call(role, complexity)
     category = category or GENERAL
     run_id = getattr(run, "run_id", run)
     run_overrides, global_overrides = overrides if overrides is not None else load_overrides(run_id)
@@ -166,6 +162,16 @@ def select(
     return _walk_chain(decision, config, states)
 
 
+def _checked_call(role: str, complexity: str | None) -> str:
+    """The call's complexity (medium when none is given), once its role and complexity are known ones."""
+    if not is_role(role):
+        raise RoutingError(f"unknown role {role!r} (known: {', '.join(ROLES)} or agent:<name>)")
+    complexity = complexity or "medium"
+    if complexity not in COMPLEXITIES:
+        raise RoutingError(f"unknown complexity {complexity!r} (known: {', '.join(COMPLEXITIES)})")
+    return complexity
+
+
 def select_model(
     model: str,
     role: str,
@@ -177,11 +183,7 @@ def select_model(
 ) -> Decision:
     """A call that names its catalog model: kept, with the quota warnings an override gets. Raises UnknownModel."""
     config = config or get_config()
-    if not is_role(role):
-        raise RoutingError(f"unknown role {role!r} (known: {', '.join(ROLES)} or agent:<name>)")
-    complexity = complexity or "medium"
-    if complexity not in COMPLEXITIES:
-        raise RoutingError(f"unknown complexity {complexity!r} (known: {', '.join(COMPLEXITIES)})")
+    complexity = _checked_call(role, complexity)
     info = config.model(model)
     if info is None:
         raise UnknownModel(f"model {model!r} is not in the catalog")
