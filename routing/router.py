@@ -116,6 +116,16 @@ def forget_cached_overrides() -> None:
         _overrides = None
 
 
+def _checked_call(role: str, complexity: str | None) -> str:
+    """The call's complexity (medium when none is given), once its role and complexity are known ones."""
+    if not is_role(role):
+        raise RoutingError(f"unknown role {role!r} (known: {', '.join(ROLES)} or agent:<name>)")
+    complexity = complexity or "medium"
+    if complexity not in COMPLEXITIES:
+        raise RoutingError(f"unknown complexity {complexity!r} (known: {', '.join(COMPLEXITIES)})")
+    return complexity
+
+
 def select(
     role: str,
     category: str | None,
@@ -160,16 +170,6 @@ def select(
     if category in config.routing.never_fallback_categories:
         return _keep_critical(decision, state)
     return _walk_chain(decision, config, states)
-
-
-def _checked_call(role: str, complexity: str | None) -> str:
-    """The call's complexity (medium when none is given), once its role and complexity are known ones."""
-    if not is_role(role):
-        raise RoutingError(f"unknown role {role!r} (known: {', '.join(ROLES)} or agent:<name>)")
-    complexity = complexity or "medium"
-    if complexity not in COMPLEXITIES:
-        raise RoutingError(f"unknown complexity {complexity!r} (known: {', '.join(COMPLEXITIES)})")
-    return complexity
 
 
 def select_model(
