@@ -12,6 +12,7 @@ from django.db import transaction
 
 from autopack_site import clock
 from autopack_site.errors import Conflict, InvalidInput, NotFound
+from autopack_site.prepared import PreparedQuery
 from notes.models import HumanNote
 from runs.models import Run
 
@@ -161,12 +162,23 @@ def export_notes() -> int:
     return len(notes)
 
 
-def pending_notes(run_id: str | None) -> list[HumanNote]:
-    """Notes no agent has read yet: the run's and the global ones, oldest first."""
+def _pending(run_id: str | None = None):
     notes = HumanNote.objects.filter(delivered_at__isnull=True, run__isnull=True)
     if run_id:
         notes = notes | HumanNote.objects.filter(delivered_at__isnull=True, run__run_id=run_id)
-    return list(notes.select_related("run").order_by("created_at", "id"))
+    return notes
+
+
+# Asked before every LLM call, and nearly always empty: a prepared look first, the notes only if any.
+ANY_GLOBAL_PENDING = PreparedQuery(lambda: _pending().values_list("id")[:1])
+ANY_PENDING = PreparedQuery(lambda run_id: _pending(run_id).values_list("id")[:1], arity=1)
+
+
+def pending_notes(run_id: str | None) -> list[HumanNote]:
+    """Notes no agent has read yet: the run's and the global ones, oldest first."""
+    if (ANY_PENDING.first_row(run_id) if run_id else ANY_GLOBAL_PENDING.first_row()) is None:
+        return []
+    return list(_pending(run_id).select_related("run").order_by("created_at", "id"))
 
 
 def notes_prompt(notes: list[HumanNote]) -> str:

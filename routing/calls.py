@@ -175,8 +175,9 @@ def place_call(call: Call, *, timeout: float, max_attempts: int = 4) -> Answer |
         except BaseException:
             settle(sending.reservation)
             raise
-        # Only a call that reached the model has read the notes.
-        mark_delivered(notes, call=f"{call.role} call {sending.request_id} ({decision.model})")
+        if notes:
+            # Only a call that reached the model has read the notes.
+            mark_delivered(notes, call=f"{call.role} call {sending.request_id} ({decision.model})")
         return result
     raise ProviderFailed(
         "every attempt failed: " + "; ".join(failures or ["no model left to try"]), timed_out=timed_out
@@ -318,10 +319,7 @@ class _Attempt:
         data = response.json()
         figures = usage_figures(self.call.api, data.get("usage") if isinstance(data, dict) else None)
         figures = figures or {"prompt_tokens": 0, "completion_tokens": 0}
-        # The real usage replaces the hold in one transaction: never both counted, never neither.
-        with transaction.atomic():
-            self._record(figures)
-            settle(self.reservation)
+        self._settle_with(figures)
         return Answer(
             response.content,
             data,
@@ -359,12 +357,10 @@ class _Attempt:
         def settle_with(figures, **extra):
             nonlocal recorded
             recorded = True
-            with transaction.atomic():
-                if figures is not None:
-                    self._record(figures, **extra)
-                else:
-                    self._record({"prompt_tokens": 0, "completion_tokens": 0}, status="error", incomplete=True)
-                settle(self.reservation)
+            if figures is not None:
+                self._settle_with(figures, **extra)
+            else:
+                self._settle_with({"prompt_tokens": 0, "completion_tokens": 0}, status="error", incomplete=True)
 
         try:
             for chunk in itertools.chain((first,), chunks):
@@ -399,9 +395,20 @@ class _Attempt:
         error = body.get("error") if isinstance(body.get("error"), dict) else {}
         usage = body.get("usage") or error.get("usage")
         figures = usage_figures(CHAT, usage) or usage_figures(RESPONSES, usage)
+        if figures is not None:
+            self._settle_with(figures, status="error")
+        else:
+            settle(self.reservation)
+
+    def _settle_with(self, figures: dict, **extra) -> None:
+        """Record the attempt's usage in place of its hold on the run, if any."""
+        if self.reservation is None:
+            # Nothing held: the recording is one transaction of its own.
+            self._record(figures, **extra)
+            return
+        # The real usage replaces the hold in one transaction: never both counted, never neither.
         with transaction.atomic():
-            if figures is not None:
-                self._record(figures, status="error")
+            self._record(figures, **extra)
             settle(self.reservation)
 
     def _record(self, figures: dict, *, status: str = "ok", **extra) -> None:
@@ -418,7 +425,7 @@ class _Attempt:
             "status": status,
             **figures,
         }
-        record_usage_events([event], atomic_batch=True, sent_by=self.call.caller)
+        record_usage_events([event], atomic_batch=True, sent_by=self.call.caller, new_ids=True)
 
 
 class _UsageReader:

@@ -66,18 +66,21 @@ def record_usage(**fields) -> BatchResult:
     return record_usage_events([fields], atomic_batch=True)
 
 
-def record_usage_events(items: list[dict], *, atomic_batch: bool, demo: bool = False, sent_by: str = "") -> BatchResult:
+def record_usage_events(
+    items: list[dict], *, atomic_batch: bool, demo: bool = False, sent_by: str = "", new_ids: bool = False
+) -> BatchResult:
     """Validate and record events. With `atomic_batch`, any bad event rejects the whole batch.
 
     Rejections are reported by the item's position in `items`. `demo` marks the events as demo data
     (the demo loader's calls): kept apart from every real total. `sent_by` names the key or person
-    that sent the whole batch.
+    that sent the whole batch. `new_ids` says the request ids were made just now by the caller (the
+    call path's random ones): none can be stored, so they are not looked up first.
     """
     events, result = check_events(items, atomic_batch=atomic_batch)
     for _, event in events:
         event.is_demo = demo
         event.sent_by = sent_by
-    return write_events(events, result, atomic_batch=atomic_batch)
+    return write_events(events, result, atomic_batch=atomic_batch, new_ids=new_ids)
 
 
 def check_events(items: list[dict], *, atomic_batch: bool) -> tuple[list[tuple[int, UsageEvent]], BatchResult]:
@@ -101,7 +104,9 @@ def check_events(items: list[dict], *, atomic_batch: bool) -> tuple[list[tuple[i
     return events, result
 
 
-def write_events(events: list[tuple[int, UsageEvent]], result: BatchResult, *, atomic_batch: bool) -> BatchResult:
+def write_events(
+    events: list[tuple[int, UsageEvent]], result: BatchResult, *, atomic_batch: bool, new_ids: bool = False
+) -> BatchResult:
     """Insert checked events with their rollups and run totals, in one transaction."""
     # COPY only in a transaction of our own: a COPY cut short by a unique clash can leave results on
     # the connection, and only then may we close it and start clean.
@@ -112,7 +117,7 @@ def write_events(events: list[tuple[int, UsageEvent]], result: BatchResult, *, a
             # Our own transaction, or a savepoint in the caller's: either way a failed attempt is
             # rolled back whole, with the locks it took, before the next one starts.
             with transaction.atomic():
-                return _write(events, result, atomic_batch=atomic_batch, use_copy=use_copy)
+                return _write(events, result, atomic_batch=atomic_batch, use_copy=use_copy, new_ids=new_ids)
         except IntegrityError:
             # A concurrent writer inserted one of our request_ids first: classify again.
             if attempt == ATTEMPTS:
@@ -127,13 +132,14 @@ def write_events(events: list[tuple[int, UsageEvent]], result: BatchResult, *, a
     raise AssertionError("unreachable")
 
 
-def _write(events, result: BatchResult, *, atomic_batch: bool, use_copy: bool) -> BatchResult:
+def _write(events, result: BatchResult, *, atomic_batch: bool, use_copy: bool, new_ids: bool) -> BatchResult:
     fresh = BatchResult(rejected=list(result.rejected))
     new: list[UsageEvent] = []
     # The batch's own events by request_id: a repeat within the batch is compared with the first.
     seen: dict[str, UsageEvent] = {}
     ids = [e.request_id for _, e in events if e.request_id]
-    stored = _stored_figures(ids) if ids else {}
+    # New ids cannot be stored; should one clash all the same, the insert below says so.
+    stored = _stored_figures(ids) if ids and not new_ids else {}
     conflicts = {}
 
     def classify(number: int, event: UsageEvent, known) -> None:
@@ -331,12 +337,20 @@ def _add_to_buckets(events: list[UsageEvent]) -> None:
     bucket_rows = [BucketRow(*key, *values) for key, values in sums.items()]
     run_rows = [RunBucketRow(*key, *values) for key, values in run_sums.items()]
     key_rows = [KeyBucketRow(*key, *values) for key, values in key_sums.items()]
-    if bucket_rows:
-        _upsert_adding(UsageBucket, BUCKET_KEY, BUCKET_SUMS, bucket_rows)
-    if run_rows:
-        _upsert_adding(RunUsageBucket, RUN_BUCKET_KEY, RUN_BUCKET_SUMS, run_rows)
-    if key_rows:
-        _upsert_adding(KeyUsageBucket, KEY_BUCKET_KEY, KEY_BUCKET_SUMS, key_rows)
+    tables = (
+        (UsageBucket, BUCKET_KEY, BUCKET_SUMS, bucket_rows),
+        (RunUsageBucket, RUN_BUCKET_KEY, RUN_BUCKET_SUMS, run_rows),
+        (KeyUsageBucket, KEY_BUCKET_KEY, KEY_BUCKET_SUMS, key_rows),
+    )
+    tables = [table for table in tables if table[3]]
+    if not tables:
+        return
+    if connection.vendor == "postgresql" and all(len(rows) <= FEW_BUCKETS for *_, rows in tables):
+        # A call or a small batch (the usual case): every table's upsert in one statement, one round trip.
+        _upsert_small(tables)
+        return
+    for model, key, sums, rows in tables:
+        _upsert_adding(model, key, sums, rows)
 
 
 class BucketKey(NamedTuple):
@@ -409,6 +423,33 @@ KEY_BUCKET_KEY = KeyBucketKey._fields
 KEY_BUCKET_SUMS = KeyBucketRow._fields[len(KEY_BUCKET_KEY) :]
 
 
+def _upsert_parts(model, key: tuple[str, ...], sums: tuple[str, ...]) -> tuple[str, tuple[str, ...], str]:
+    """A bucket table's name, columns and the ON CONFLICT clause that adds a row's sums to the stored row."""
+    table = model._meta.db_table
+    update = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in sums)
+    return table, (*key, *sums), f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {update}"
+
+
+def _upsert_small(tables: list[tuple]) -> None:
+    """PostgreSQL: a few rows into each of several bucket tables, in one statement.
+
+    Each table's upsert but the last is a data-modifying WITH query of the last one: PostgreSQL runs
+    every one of them, once, in one snapshot. Every writer sends the same shape (tables in a fixed
+    order, rows sorted by key), so concurrent writers lock bucket rows in one order and cannot deadlock.
+    """
+    parts, params = [], []
+    for model, key, sums, rows in tables:
+        table, columns, conflict = _upsert_parts(model, key, sums)
+        rows.sort(key=lambda row: row[: len(key)])
+        values = ", ".join([f"({', '.join(['%s'] * len(columns))})"] * len(rows))
+        parts.append(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} {conflict}")  # noqa: S608
+        params.extend(value for row in rows for value in row)
+    *first, last = parts
+    sql = "".join(f"{'WITH' if i == 0 else ','} upsert_{i} AS ({part}) " for i, part in enumerate(first)) + last
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
 def _upsert_adding(
     model, key: tuple[str, ...], sums: tuple[str, ...], rows: list[BucketRow] | list[RunBucketRow]
 ) -> None:
@@ -416,21 +457,10 @@ def _upsert_adding(
 
     Table and column names come from the models, never from input.
     """
-    table = model._meta.db_table
-    columns = (*key, *sums)
-    update = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in sums)
-    conflict = f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {update}"
+    table, columns, conflict = _upsert_parts(model, key, sums)
     # Sorted, so concurrent writers take the bucket rows' locks in one order and cannot deadlock.
     rows.sort(key=lambda row: row[: len(key)])
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and len(rows) <= FEW_BUCKETS:
-            # A call or a small batch (the usual case): one statement, one round trip.
-            values = ", ".join([f"({', '.join(['%s'] * len(columns))})"] * len(rows))
-            cursor.execute(
-                f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} {conflict}",  # noqa: S608
-                [value for row in rows for value in row],
-            )
-            return
         if connection.vendor == "postgresql":
             # Many distinct buckets (a big file): COPY them into a scratch table, then one upsert.
             cursor.execute(
