@@ -129,13 +129,19 @@ class Dashboard:
             polls[name] = (url, headers, status)
         return polls
 
+    def paired(self, figures: dict, name: str, url: str, headers: dict | None = None) -> None:
+        """Load `url`, then /healthz right after: each throughput has its own reference, measured under
+        the same conditions (a machine's speed drifts by half over a minute when other work runs)."""
+        figures[name] = wrk(self.large.url(url), headers=headers)
+        figures[f"{name}_healthz"] = wrk(self.large.url("/healthz"))
+
     def round(self) -> dict:
         large, small = self.large, self.small
-        figures = {
-            "healthz": wrk(large.url("/healthz")),
-            "unchanged_poll": wrk(large.url(self.unchanged_poll), headers=HTMX),
-            "status": wrk(large.url(f"/dashboard/runs/{LARGE_RUN[0]}/status")),
-            "mapping_panel": wrk(large.url(MAPPING_PANEL), headers=HTMX),
+        figures = {}
+        self.paired(figures, "unchanged_poll", self.unchanged_poll, HTMX)
+        self.paired(figures, "status", f"/dashboard/runs/{LARGE_RUN[0]}/status")
+        self.paired(figures, "mapping_panel", MAPPING_PANEL, HTMX)
+        figures |= {
             "usage_panel_large": wrk(large.url(USAGE_PANEL), WRK_ONE_AT_A_TIME, HTMX),
             "usage_panel_small": wrk(small.url(USAGE_PANEL), WRK_ONE_AT_A_TIME, HTMX),
         }
@@ -146,7 +152,7 @@ class Dashboard:
             if time.time() % 60 > 53:
                 time.sleep(60.5 - time.time() % 60)
             url, headers, _ = self.current_panel_polls()[name]
-            figures[f"{name}_poll"] = wrk(large.url(url), headers=headers)
+            self.paired(figures, f"{name}_poll", url, headers)
         return figures
 
     def sizes(self) -> dict:
