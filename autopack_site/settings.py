@@ -63,6 +63,9 @@ AUTOPACK_ALERT_RETRY_SECONDS = env.float("AUTOPACK_ALERT_RETRY_SECONDS", default
 AUTOPACK_ALERT_ATTEMPTS = env.int("AUTOPACK_ALERT_ATTEMPTS", default=6)
 # Seconds between the sweeps that look for stuck phases, time limits and quota crossings.
 AUTOPACK_SWEEP_SECONDS = env.float("AUTOPACK_SWEEP_SECONDS", default=60.0)
+# Where gunicorn's workers and the task worker beside them keep their metrics, so that `/metrics` adds
+# them up (start.sh and `make run` set it). prometheus-client reads the same variable when it starts.
+PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR", default="")
 # Largest JSON body the run API accepts, in bytes.
 AUTOPACK_MAX_BODY_BYTES = 1024 * 1024
 
@@ -95,8 +98,10 @@ INSTALLED_APPS = [
 TASKS = {"default": {"BACKEND": env("AUTOPACK_TASKS_BACKEND", default="django_tasks_db.DatabaseBackend")}}
 
 MIDDLEWARE = [
-    # First, so it compresses what every other middleware produced. Django 4.2+ pads the gzip header
-    # with random bytes, against BREACH; the dashboard's ~45 KB of HTML travels as under 10 KB.
+    # Outermost: it times every other middleware too, and logs and counts the response as it is sent.
+    "autopack_site.middleware.RequestLogMiddleware",
+    # Next, so it compresses what every other middleware produced. Django 4.2+ pads the gzip header with
+    # random bytes, against BREACH; the dashboard's ~45 KB of HTML travels as under 10 KB.
     # Server-sent events (the gateway's streamed answers) pass uncompressed, as they arrive.
     "autopack_site.middleware.GZipMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -239,7 +244,8 @@ if SECURE_PROXY_SSL_HEADER is not None and len(SECURE_PROXY_SSL_HEADER) != 2:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     # The SDK's HTTP client logs every request to a provider at INFO: one line per LLM call, which the
     # usage records already hold.
