@@ -130,8 +130,17 @@ AUTHENTICATION_BACKENDS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
-# Sessions read from the cache first: with logins required, a poll's session read costs no query.
+# Each cache is the memory of one process: what is kept there is either keyed by a version that any
+# change moves (rendered panels, run progress) or kept for seconds (sessions), so several workers and
+# servers on one database never disagree for longer.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "sessions": {"BACKEND": "autopack_site.caches.BriefLocMemCache", "LOCATION": "sessions", "TIMEOUT": 5},
+}
+# Sessions are read from the cache first, so a page's polls rarely read them from the database; a logout
+# made on another worker or server is seen here within the sessions cache's TIMEOUT.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_CACHE_ALIAS = "sessions"
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Login attempts (dashboard and admin): after AXES_FAILURE_LIMIT failures from one address, or for one
