@@ -1,4 +1,5 @@
 # The two commands: `make run` serves the dashboard (and runs its task worker), `make test` runs every test.
+# `make run` gives gunicorn's workers and the task worker one metrics directory, so /metrics adds them up.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -27,8 +28,9 @@ run: $(VENV)/.runtime
 	$(BIN)/python manage.py demo --if-empty
 	$(BIN)/python manage.py start_alert_sweep
 	@echo "Dashboard: http://localhost:$(PORT)/dashboard/ (and a task worker beside it; Ctrl-C stops both)"
-	@$(BIN)/python manage.py db_worker --no-reload --interval 1 & worker=$$!; \
-	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
+	@export PROMETHEUS_MULTIPROC_DIR=$$(mktemp -d "$${TMPDIR:-/tmp}/autopack-metrics.XXXXXX"); \
+	$(BIN)/python manage.py db_worker --no-reload --interval 1 & worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker; rm -rf "$$PROMETHEUS_MULTIPROC_DIR"' EXIT INT TERM; \
 	$(BIN)/gunicorn autopack_site.wsgi --config autopack_site/gunicorn_conf.py --bind $(HOST):$(PORT) --workers $(WORKERS)
 
 # Installs Debian's chromium package when it can (as root, with apt); otherwise says how, and stops.

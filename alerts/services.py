@@ -9,7 +9,7 @@ from django.db.models import Count, Max, Q
 
 from alerts.delivery import enqueue_delivery
 from alerts.models import Alert
-from autopack_site import clock
+from autopack_site import clock, metrics
 from autopack_site.errors import InvalidInput, NotFound
 
 # What GET /dashboard/alerts may list, newest first, and how many at most.
@@ -53,6 +53,7 @@ def raise_alert(
             )
     except IntegrityError:
         return None
+    transaction.on_commit(functools.partial(metrics.count_alert, kind))
     if webhook:
         transaction.on_commit(functools.partial(enqueue_delivery, alert.pk, 1))
     return alert

@@ -119,6 +119,23 @@ def refuse_unauthenticated(request) -> JsonResponse | None:
     return None
 
 
+# Headers a reverse proxy adds: a request carrying one was relayed, so its loopback address proves nothing.
+FORWARDING_HEADERS = ("HTTP_FORWARDED", "HTTP_X_FORWARDED_FOR", "HTTP_X_REAL_IP")
+SCRAPE_REFUSED = "Metrics are served to loopback clients and to API keys only"
+
+
+def refuse_scrape(request) -> JsonResponse | None:
+    """Who may read `/metrics`: any live API key, or a loopback client that no proxy relayed.
+
+    Sets `request.caller` when a key was presented.
+    """
+    if presented_secret(request) is not None:
+        return refuse_unauthenticated(request)
+    if is_loopback(request.META.get("REMOTE_ADDR", "")) and not any(h in request.META for h in FORWARDING_HEADERS):
+        return None
+    return error_response(403, SCRAPE_REFUSED)
+
+
 def refuse_cross_site(request) -> JsonResponse | None:
     """`cross_site_refusal` as our JSON error."""
     refusal = cross_site_refusal(request)

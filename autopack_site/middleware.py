@@ -1,6 +1,9 @@
 """Framing rules (the dashboard may be framed by the editors' Simple Browser, the admin never), the
-cookies that keep a login inside that frame, the login the dashboard may require, and compression
-that leaves server-sent events alone."""
+cookies that keep a login inside that frame, the login the dashboard may require, compression
+that leaves server-sent events alone, and the log line and metrics of every request."""
+
+import logging
+import time
 
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
@@ -8,6 +11,8 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.middleware.gzip import GZipMiddleware as DjangoGZipMiddleware
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+
+from autopack_site import metrics
 
 ADMIN_PREFIX = "/admin/"
 
@@ -123,3 +128,58 @@ class GZipMiddleware(DjangoGZipMiddleware):
         if response.get("Content-Type", "").startswith("text/event-stream"):
             return response
         return super().process_response(request, response)
+
+
+request_log = logging.getLogger("autopack.requests")
+# A poll whose answer is "nothing changed": an open dashboard sends one every few seconds per panel.
+UNCHANGED = (204, 304)
+# Any other method is counted as "other", so a client cannot add series to /metrics at will.
+METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+
+
+class RequestLogMiddleware:
+    """One log line per request (who made it, method, path, status, duration) and its `/metrics` figures.
+
+    gunicorn's access log cannot name the API key or the user, which only Django knows, so it is off and
+    this logs instead. A GET answered "nothing changed" (204, 304) is logged at DEBUG, anything else at
+    INFO. A streamed answer (the gateway's, a CSV export) is timed to its start, not to its last byte.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.static_prefix = "/" + settings.STATIC_URL.lstrip("/")
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        seconds = time.perf_counter() - started
+        status = response.status_code
+        method = request.method if request.method in METHODS else "other"
+        metrics.count_request(view=self.view_name(request), method=method, status=status, seconds=seconds)
+        level = logging.DEBUG if status in UNCHANGED and method == "GET" else logging.INFO
+        if request_log.isEnabledFor(level):
+            path = request.get_full_path()
+            request_log.log(level, "%s %s %s %.1fms %s", method, path, status, seconds * 1000, who_asked(request))
+        return response
+
+    def view_name(self, request) -> str:
+        match = request.resolver_match
+        if match is not None:
+            return match.view_name
+        return "static" if request.path_info.startswith(self.static_prefix) else "unmatched"
+
+
+def who_asked(request) -> str:
+    """`key:<name>` or `user:<name>` for whoever the request was checked as, else "-"."""
+    caller = getattr(request, "caller", None)
+    if caller is not None and caller.name:
+        name, kind = caller.name, "user" if caller.is_person else "key"
+    else:
+        # Only a user something already loaded: `request.user` would read the session and the user
+        # (queries) for a poll that needed neither. Django's AuthenticationMiddleware keeps it here.
+        user = getattr(request, "_cached_user", None)
+        if user is None or not user.is_authenticated:
+            return "-"
+        name, kind = user.get_username(), "user"
+    # Key names are free text: a newline in one must not forge a log line.
+    return f"{kind}:{name if name.isprintable() else ascii(name)}"

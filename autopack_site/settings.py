@@ -63,6 +63,9 @@ AUTOPACK_ALERT_RETRY_SECONDS = env.float("AUTOPACK_ALERT_RETRY_SECONDS", default
 AUTOPACK_ALERT_ATTEMPTS = env.int("AUTOPACK_ALERT_ATTEMPTS", default=6)
 # Seconds between the sweeps that look for stuck phases, time limits and quota crossings.
 AUTOPACK_SWEEP_SECONDS = env.float("AUTOPACK_SWEEP_SECONDS", default=60.0)
+# Where gunicorn's workers and the task worker beside them keep their metrics, so that `/metrics` adds
+# them up (start.sh and `make run` set it). prometheus-client reads the same variable when it starts.
+PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR", default="")
 # Largest JSON body the run API accepts, in bytes.
 AUTOPACK_MAX_BODY_BYTES = 1024 * 1024
 
@@ -95,8 +98,10 @@ INSTALLED_APPS = [
 TASKS = {"default": {"BACKEND": env("AUTOPACK_TASKS_BACKEND", default="django_tasks_db.DatabaseBackend")}}
 
 MIDDLEWARE = [
-    # First, so it compresses what every other middleware produced. Django 4.2+ pads the gzip header
-    # with random bytes, against BREACH; the dashboard's ~45 KB of HTML travels as under 10 KB.
+    # Outermost: it times every other middleware too, and logs and counts the response as it is sent.
+    "autopack_site.middleware.RequestLogMiddleware",
+    # Next, so it compresses what every other middleware produced. Django 4.2+ pads the gzip header with
+    # random bytes, against BREACH; the dashboard's ~45 KB of HTML travels as under 10 KB.
     # Server-sent events (the gateway's streamed answers) pass uncompressed, as they arrive.
     "autopack_site.middleware.GZipMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -125,8 +130,17 @@ AUTHENTICATION_BACKENDS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
-# Sessions read from the cache first: with logins required, a poll's session read costs no query.
+# Each cache is the memory of one process: what is kept there is either keyed by a version that any
+# change moves (rendered panels, run progress) or kept for seconds (sessions), so several workers and
+# servers on one database never disagree for longer.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "sessions": {"BACKEND": "autopack_site.caches.BriefLocMemCache", "LOCATION": "sessions", "TIMEOUT": 5},
+}
+# Sessions are read from the cache first, so a page's polls rarely read them from the database; a logout
+# made on another worker or server is seen here within the sessions cache's TIMEOUT.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_CACHE_ALIAS = "sessions"
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Login attempts (dashboard and admin): after AXES_FAILURE_LIMIT failures from one address, or for one
@@ -239,7 +253,8 @@ if SECURE_PROXY_SSL_HEADER is not None and len(SECURE_PROXY_SSL_HEADER) != 2:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     # The SDK's HTTP client logs every request to a provider at INFO: one line per LLM call, which the
     # usage records already hold.

@@ -18,6 +18,7 @@ urlpatterns = [
     path("login/", views.login, name="login"),
     path("logout/", views.logout, name="logout"),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", views.metrics_page, name="metrics"),
     path("v1/chat/completions", gateway.chat_completions, name="gateway-chat"),
     path("v1/responses", gateway.responses, name="gateway-responses"),
     path("v1/models", gateway.models, name="gateway-models"),

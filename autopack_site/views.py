@@ -1,18 +1,25 @@
-"""Site-wide views: the API's description, health, logging in and out, and error pages answering JSON to the API."""
+"""Site-wide views: the API's description, health and metrics, logging in and out, and error pages answering JSON
+to the API."""
 
 import sys
 
 from axes.helpers import get_cool_off
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
-from django.db import OperationalError, connection
+from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseClientRefresh
+from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.multiprocess import MultiProcessCollector
 
-from autopack_site import clock
-from autopack_site.access import actor
+from alerts.models import Alert
+from autopack_site import clock, metrics
+from autopack_site.access import actor, refuse_scrape
 from autopack_site.api import NO_BODY, api_view, dashboard_form
 from autopack_site.contract import EmptyBody, validate_body
 from autopack_site.demo import remove_demo_data
@@ -20,6 +27,7 @@ from autopack_site.errors import NotFound
 from autopack_site.openapi import openapi_spec
 from autopack_site.responses import RETRY_AFTER_SECONDS, error_response
 from autopack_site.timeline import run_timeline
+from routing.models import ProviderCooldown
 from runs.models import Run
 
 
@@ -85,8 +93,61 @@ def healthz(request):
     try:
         connection.ensure_connection()
     except OperationalError:
+        metrics.count_database_error("OperationalError")
         return error_response(503, "Database unavailable")
     return JsonResponse({"status": "ok"})
+
+
+class DatabaseState:
+    """What `/metrics` reads from the database at each scrape: the same whichever process or server answers."""
+
+    def collect(self):
+        now = clock.now()
+        try:
+            cooldowns = list(ProviderCooldown.objects.values_list("provider", "until"))
+            open_alerts = Alert.objects.filter(acknowledged_at__isnull=True).count()
+        except (OperationalError, InterfaceError) as exc:
+            # The scrape still answers with the counters, which say how many requests met the outage.
+            metrics.count_database_error(type(exc).__name__)
+            yield GaugeMetricFamily("autopack_database_up", "Whether this scrape could read the database.", value=0)
+            return
+        yield GaugeMetricFamily("autopack_database_up", "Whether this scrape could read the database.", value=1)
+        left = GaugeMetricFamily(
+            "autopack_provider_cooldown_seconds",
+            "Seconds until a provider's cooldown ends (0 once it has), for each provider that ever cooled down.",
+            labels=["provider"],
+        )
+        for provider, until in cooldowns:
+            left.add_metric([provider], max((until - now).total_seconds(), 0))
+        yield left
+        cooling = sum(until > now for _, until in cooldowns)
+        yield GaugeMetricFamily("autopack_providers_cooling_down", "Providers in a cooldown now.", value=cooling)
+        yield GaugeMetricFamily("autopack_alerts_open", "Alerts raised and not acknowledged.", value=open_alerts)
+
+
+def scrape_registry() -> CollectorRegistry:
+    """This scrape's sources: every process's counters (or this process's alone), then the database's state.
+
+    Built per scrape, as prometheus-client asks in multiprocess mode, so no metric is read twice.
+    """
+    registry = CollectorRegistry()
+    if settings.PROMETHEUS_MULTIPROC_DIR:
+        MultiProcessCollector(registry, path=settings.PROMETHEUS_MULTIPROC_DIR)
+    else:
+        registry.register(REGISTRY)
+    registry.register(DatabaseState())
+    return registry
+
+
+@login_not_required
+@require_GET
+def metrics_page(request):
+    """Prometheus' text format (or OpenMetrics, when the scraper asks for it) for operators."""
+    refusal = refuse_scrape(request)
+    if refusal is not None:
+        return refusal
+    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return HttpResponse(encode(scrape_registry()), content_type=content_type)
 
 
 def _wants_html(request) -> bool:
@@ -122,6 +183,8 @@ OUTAGE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 def server_error(request):
     # The database going away is an outage to report, not a bug in the request.
     exc = sys.exc_info()[1]
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        metrics.count_database_error(type(exc).__name__)
     if isinstance(exc, OperationalError):
         if _wants_html(request) and not request.headers.get("HX-Request"):
             response = HttpResponse(OUTAGE_PAGE.format(seconds=RETRY_AFTER_SECONDS), status=503)

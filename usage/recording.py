@@ -6,6 +6,7 @@ figures a conflict (rejected), never an overwrite.
 """
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import operator
@@ -20,7 +21,7 @@ import psycopg
 from django.db import IntegrityError, OperationalError, connection, transaction
 from psycopg.types.json import Jsonb
 
-from autopack_site import clock
+from autopack_site import clock, metrics
 from autopack_site.errors import Conflict, DomainError, InvalidInput
 from autopack_site.strict_json import parse_json
 from routing.config import pricing_catalog
@@ -117,7 +118,11 @@ def write_events(
             # Our own transaction, or a savepoint in the caller's: either way a failed attempt is
             # rolled back whole, with the locks it took, before the next one starts.
             with transaction.atomic():
-                return _write(events, result, atomic_batch=atomic_batch, use_copy=use_copy, new_ids=new_ids)
+                written = _write(events, result, atomic_batch=atomic_batch, use_copy=use_copy, new_ids=new_ids)
+                if written.imported:
+                    # Counted once stored: a rolled-back attempt, or a caller's rolled-back transaction, counts nothing.
+                    transaction.on_commit(functools.partial(metrics.count_usage_events, written.imported))
+                return written
         except IntegrityError:
             # A concurrent writer inserted one of our request_ids first: classify again.
             if attempt == ATTEMPTS:
