@@ -10,8 +10,9 @@ class FakeProvider:
     """Answers POST /v1/chat/completions and /v1/responses from a script: (status, body, headers, delay) per model.
 
     A model with no script left answers 200 with `default_usage` (`response_usage` on /v1/responses),
-    streamed as server-sent events when the request says `stream`, `chunk_delay` seconds apart. Every
-    request is kept in `requests`.
+    streamed as server-sent events when the request says `stream`, `chunk_delay` seconds apart. A body
+    scripted as bytes goes out as it is, under the Content-Type its headers name (a malformed answer).
+    Every request is kept in `requests`.
     """
 
     def __init__(self):
@@ -45,12 +46,11 @@ class FakeProvider:
                         payload = fake.response(body["model"], "ok", fake.response_usage)
                     else:
                         payload = fake.answer(body["model"], "ok", fake.default_usage)
-                data = json.dumps(payload).encode()
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
-                    for name, value in headers.items():
+                    for name, value in {"Content-Type": "application/json", **headers}.items():
                         self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(data)
