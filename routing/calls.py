@@ -33,7 +33,7 @@ from notes.services import mark_delivered, notes_prompt, pending_notes
 from routing.budgets import reserve_call, settle
 from routing.config import GENERAL, ConfigError, get_config
 from routing.quotas import provider_states
-from routing.router import Decision, select, select_model
+from routing.router import Decision, RoutingError, select, select_model
 from routing.services import put_in_cooldown
 from runs.models import Phase
 from usage.recording import record_usage_events
@@ -135,10 +135,16 @@ def place_call(call: Call, *, timeout: float, max_attempts: int = 4) -> Answer |
     tried: set[str] = set()
     timed_out = False
     for attempt in range(1, max_attempts + 1):
-        if call.model:
-            decision = select_model(call.model, call.role, category, complexity, config=config)
-        else:
-            decision = select(call.role, category, complexity, run=call.run_id, config=config)
+        try:
+            if call.model:
+                decision = select_model(call.model, call.role, category, complexity, config=config)
+            else:
+                decision = select(call.role, category, complexity, run=call.run_id, config=config)
+        except RoutingError:
+            # This call's own failures have put every provider it may use in cooldown: the call failed.
+            if not failures:
+                raise
+            break
         if decision.model in tried:
             break
         tried.add(decision.model)
