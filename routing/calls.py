@@ -5,10 +5,10 @@
 A call is routed (or names its catalog model), passes its run's checks and holds its reservation
 (routing.budgets), carries the people's pending notes in its system prompt (or instructions), and is
 sent with the official openai SDK. Every attempt is recorded with its exact usage and the router's
-decision under a request id of its own, so a retried call never counts twice. A 429, a 5xx or a
-timeout puts the provider in a cooldown kept in the database and a non-critical call moves down its
-fallback chain; critical categories never fall back, and wait for a cooldown that ends within the
-call's timeout rather than hammer the provider.
+decision under a request id of its own, so a retried call never counts twice. A 429, a 5xx, a
+timeout, a refused connection or a malformed answer puts the provider in a cooldown kept in the
+database and a non-critical call moves down its fallback chain; critical categories never fall back,
+and wait for a cooldown that ends within the call's timeout rather than hammer the provider.
 
 The request body travels as the caller wrote it, but for the model chosen, the notes, and (when
 streamed) the request for usage in the last chunk; the provider's answer comes back as it was sent.
@@ -141,7 +141,8 @@ def place_call(call: Call, *, timeout: float, max_attempts: int = 4) -> Answer |
             else:
                 decision = select(call.role, category, complexity, run=call.run_id, config=config)
         except RoutingError:
-            # This call's own failures have put every provider it may use in cooldown: the call failed.
+            # After this call's failed attempts the router has no model left (each provider of the chain
+            # cools down, or is out of quota): the call failed, and says how.
             if not failures:
                 raise
             break
