@@ -31,7 +31,7 @@ from routing.calls import (
     place_call,
 )
 from routing.config import get_config
-from routing.router import QuotaExhausted, RoutingError, UnknownModel
+from routing.router import ChainCoolingDown, QuotaExhausted, RoutingError, UnknownModel
 
 AUTO_MODEL = "autopack/auto"
 # Hints read from headers, or from the body's metadata under the same names.
@@ -178,6 +178,10 @@ def _error_for(exc: Exception) -> HttpResponse | None:
         return openai_error(400, message, "invalid_request_error", "invalid_request")
     if isinstance(exc, UnknownModel):
         return openai_error(404, f"{exc}; GET /v1/models lists them", "invalid_request_error", "model_not_found")
+    if isinstance(exc, (ProviderCoolingDown, ChainCoolingDown)):
+        return openai_error(
+            429, str(exc), "rate_limit_error", "provider_cooling_down", Retry_After=str(exc.retry_after)
+        )
     if isinstance(exc, QuotaExhausted):
         return openai_error(429, str(exc), "insufficient_quota", "quota_exhausted")
     if isinstance(exc, RoutingError):
@@ -188,10 +192,6 @@ def _error_for(exc: Exception) -> HttpResponse | None:
         return openai_error(409, str(exc), "invalid_request_error", "run_finished")
     if isinstance(exc, BudgetExhausted):
         return openai_error(429, str(exc), "insufficient_quota", "budget_exhausted")
-    if isinstance(exc, ProviderCoolingDown):
-        return openai_error(
-            429, str(exc), "rate_limit_error", "provider_cooling_down", Retry_After=str(exc.retry_after)
-        )
     if isinstance(exc, ProviderFailed) and exc.timed_out:
         return openai_error(504, str(exc), "server_error", "provider_timeout")
     if isinstance(exc, LlmError):

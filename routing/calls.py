@@ -5,10 +5,10 @@
 A call is routed (or names its catalog model), passes its run's checks and holds its reservation
 (routing.budgets), carries the people's pending notes in its system prompt (or instructions), and is
 sent with the official openai SDK. Every attempt is recorded with its exact usage and the router's
-decision under a request id of its own, so a retried call never counts twice. A 429, a 5xx or a
-timeout puts the provider in a cooldown kept in the database and a non-critical call moves down its
-fallback chain; critical categories never fall back, and wait for a cooldown that ends within the
-call's timeout rather than hammer the provider.
+decision under a request id of its own, so a retried call never counts twice. A 429, a 5xx, a
+timeout, a refused connection or a malformed answer puts the provider in a cooldown kept in the
+database and a non-critical call moves down its fallback chain; critical categories never fall back,
+and wait for a cooldown that ends within the call's timeout rather than hammer the provider.
 
 The request body travels as the caller wrote it, but for the model chosen, the notes, and (when
 streamed) the request for usage in the last chunk; the provider's answer comes back as it was sent.
@@ -33,7 +33,7 @@ from notes.services import mark_delivered, notes_prompt, pending_notes
 from routing.budgets import reserve_call, settle
 from routing.config import GENERAL, ConfigError, get_config
 from routing.quotas import provider_states
-from routing.router import Decision, select, select_model
+from routing.router import Decision, RoutingError, select, select_model
 from routing.services import put_in_cooldown
 from runs.models import Phase
 from usage.recording import record_usage_events
@@ -135,10 +135,17 @@ def place_call(call: Call, *, timeout: float, max_attempts: int = 4) -> Answer |
     tried: set[str] = set()
     timed_out = False
     for attempt in range(1, max_attempts + 1):
-        if call.model:
-            decision = select_model(call.model, call.role, category, complexity, config=config)
-        else:
-            decision = select(call.role, category, complexity, run=call.run_id, config=config)
+        try:
+            if call.model:
+                decision = select_model(call.model, call.role, category, complexity, config=config)
+            else:
+                decision = select(call.role, category, complexity, run=call.run_id, config=config)
+        except RoutingError:
+            # After this call's failed attempts the router has no model left (each provider of the chain
+            # cools down, or is out of quota): the call failed, and says how.
+            if not failures:
+                raise
+            break
         if decision.model in tried:
             break
         tried.add(decision.model)
@@ -304,7 +311,7 @@ class _Attempt:
         except openai.APIConnectionError as exc:
             raise _Retryable(f"could not connect ({exc.__cause__ or exc})") from None
         except openai.APIStatusError as exc:
-            self._record_error_usage(exc)
+            self._record_error_usage(_json_body(exc.response))
             if exc.status_code == 429 or exc.status_code >= 500:
                 raise _Retryable(f"HTTP {exc.status_code}", retry_after=_retry_after(exc.response)) from None
             raise ProviderRefused(
@@ -314,9 +321,13 @@ class _Attempt:
                 content_type=exc.response.headers.get("content-type", "application/json"),
             ) from None
         content_type = response.headers.get("content-type", "application/json")
-        if self.call.stream:
+        if self.call.stream and content_type.startswith("text/event-stream"):
             return self._stream(client, response, content_type)
-        data = response.json()
+        data = self._read_json(response)
+        if self.call.stream or not _is_answer(self.call.api, data):
+            # A 200 that is not the API's answer (a proxy's error page, say) is a failure like a 5xx.
+            self._record_error_usage(data)
+            raise _Retryable(f"malformed answer: {_malformation(self.call, data, content_type)}")
         figures = usage_figures(self.call.api, data.get("usage") if isinstance(data, dict) else None)
         figures = figures or {"prompt_tokens": 0, "completion_tokens": 0}
         self._settle_with(figures)
@@ -330,6 +341,18 @@ class _Attempt:
             figures["completion_tokens"],
             self.failures,
         )
+
+    def _read_json(self, response):
+        """The provider's whole body as JSON (None when it is not); a body that stalls fails the attempt."""
+        try:
+            response.read()
+        except httpx2.TimeoutException:
+            response.close()
+            raise _Retryable(f"timed out after {self.timeout:g} s", timed_out=True) from None
+        except httpx2.TransportError as exc:
+            response.close()
+            raise _Retryable(f"broke off ({exc})") from None
+        return _json_body(response)
 
     def _stream(self, client: openai.OpenAI, response, content_type: str) -> Streamed:
         chunks = response.iter_bytes()
@@ -385,12 +408,8 @@ class _Attempt:
             if not recorded:
                 settle_with(usage_figures(self.call.api, reader.usage), **({} if ended else {"incomplete": True}))
 
-    def _record_error_usage(self, exc: openai.APIStatusError) -> None:
+    def _record_error_usage(self, body) -> None:
         """A failed call still cost tokens when the provider says so."""
-        try:
-            body = exc.response.json()
-        except ValueError:
-            body = None
         body = body if isinstance(body, dict) else {}
         error = body.get("error") if isinstance(body.get("error"), dict) else {}
         usage = body.get("usage") or error.get("usage")
@@ -486,6 +505,27 @@ def _wait_for_cooldown(provider: str, category: str | None, timeout: float) -> N
     if wait > timeout:
         raise ProviderCoolingDown(provider, state.cooldown_until, category or GENERAL)
     time.sleep(wait)
+
+
+def _json_body(response):
+    """A provider's body as JSON, or None when it is not."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _is_answer(api: str, data) -> bool:
+    """Whether a body has the shape of its API's answer: a chat completion's choices, a response's output."""
+    return isinstance(data, dict) and isinstance(data.get("choices" if api == CHAT else "output"), list)
+
+
+def _malformation(call: Call, data, content_type: str) -> str:
+    if call.stream:
+        return f"{content_type} instead of a stream of events"
+    if data is None:
+        return f"not JSON ({content_type})"
+    return f"no {'choices' if call.api == CHAT else 'output'} in the JSON"
 
 
 def _output_limit(body: dict) -> int | None:

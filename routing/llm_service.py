@@ -4,10 +4,10 @@
     result = llm.execute_builder_phase(phase_spec=spec, file_context=files, run_id=run.run_id, phase_id="F1.1")
 
 Every attempt is recorded with its exact usage and the router's decision, under a request id of its
-own, so a retried call never counts twice. A 429, a 5xx or a timeout puts the provider in a cooldown
-kept in the database (every worker and machine honours it) and a non-critical call moves down its
-fallback chain; critical categories never fall back. All of it is routing.calls, the one path the
-OpenAI-compatible gateway shares.
+own, so a retried call never counts twice. A 429, a 5xx, a timeout, a refused connection or a
+malformed answer puts the provider in a cooldown kept in the database (every worker and machine
+honours it) and a non-critical call moves down its fallback chain; critical categories never fall
+back. All of it is routing.calls, the one path the OpenAI-compatible gateway shares.
 
 Each attempt first passes its run's checks (routing.budgets): a paused, finished or over-budget run
 raises RunPaused, RunFinished or BudgetExhausted (all RunRefused) before anything is sent or recorded,

@@ -79,7 +79,8 @@ class OverrideChange(models.Model):
 
 
 class ProviderCooldown(models.Model):
-    """A provider that answered 429, 5xx or timed out: avoided until `until`, on every machine."""
+    """A provider that failed a call (429, 5xx, timeout, no connection, malformed answer): avoided until `until`,
+    on every machine."""
 
     provider = models.CharField(max_length=50, unique=True)
     until = models.DateTimeField()

@@ -6,6 +6,7 @@ past the soft limit and fail fast when the provider is exhausted; other categori
 fallback chain for a provider under its soft limit and not cooling down.
 """
 
+import datetime as dt
 import threading
 import time
 from collections import defaultdict
@@ -32,6 +33,16 @@ class QuotaExhausted(RoutingError):
             f"{provider} has used {used:,} of its {ADJECTIVE[window]} cap of {cap:,} tokens"
             + (f"; {detail}" if detail else "")
         )
+
+
+class ChainCoolingDown(RoutingError):
+    """Every model a non-critical call may fall back to is on a provider cooling down (or out of quota)."""
+
+    def __init__(self, message: str, until: dt.datetime):
+        super().__init__(message)
+        self.until = until
+        # Whole seconds until the first cooldown ends: when the call may be tried again.
+        self.retry_after = max(1, int((until - clock.now()).total_seconds() + 0.999))
 
 
 @dataclass
@@ -266,7 +277,10 @@ def _walk_chain(decision: Decision, config: ModelsConfig, states: dict[str, Prov
         detail = "every model in the fallback chain is on an exhausted or cooling-down provider"
         if worst := state.exhausted_window:
             raise QuotaExhausted(decision.provider, worst.window, worst.used, worst.cap, detail)
-        raise RoutingError(f"{decision.provider} is {why}; {detail}")
+        # Not exhausted, so cooling down: the chain opens again when its first cooldown ends.
+        cooling = (states.get(config.model(m).provider) for m in candidates)
+        until = min(s.cooldown_until for s in cooling if s and s.is_cooling(now))
+        raise ChainCoolingDown(f"{decision.provider} is {why}; {detail}", until)
     _, _, model, provider = min(open_ones)
     decision.warnings.append(f"every provider in the chain is over its soft limit; {provider} has the most room")
     if model != decision.model:

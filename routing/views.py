@@ -202,7 +202,7 @@ def _strip_entry(state, now) -> dict:
                 "detail": state.describe(window),
             }
     if state.is_cooling(now):
-        status, note = "cooling", f"cooling down until {state.cooldown_until:%H:%M} UTC ({state.cooldown_reason})"
+        status, note = "cooling", f"cooling down until {state.cooldown_until:%H:%M:%S} UTC ({state.cooldown_reason})"
     elif window := state.exhausted_window:
         status, note = "exhausted", f"exhausted its {ADJECTIVE[window.window]} cap"
     elif window := state.soft_window:

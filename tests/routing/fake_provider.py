@@ -10,8 +10,9 @@ class FakeProvider:
     """Answers POST /v1/chat/completions and /v1/responses from a script: (status, body, headers, delay) per model.
 
     A model with no script left answers 200 with `default_usage` (`response_usage` on /v1/responses),
-    streamed as server-sent events when the request says `stream`, `chunk_delay` seconds apart. Every
-    request is kept in `requests`.
+    streamed as server-sent events when the request says `stream`, `chunk_delay` seconds apart. A body
+    scripted as bytes goes out as it is, under the Content-Type its headers name (a malformed answer).
+    Every request is kept in `requests`.
     """
 
     def __init__(self):
@@ -45,12 +46,11 @@ class FakeProvider:
                         payload = fake.response(body["model"], "ok", fake.response_usage)
                     else:
                         payload = fake.answer(body["model"], "ok", fake.default_usage)
-                data = json.dumps(payload).encode()
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
-                    for name, value in headers.items():
+                    for name, value in {"Content-Type": "application/json", **headers}.items():
                         self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(data)
@@ -76,7 +76,8 @@ class FakeProvider:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # serve_forever sees a shutdown at its next poll: a short one keeps every test's teardown short.
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     @staticmethod
