@@ -6,10 +6,11 @@ tokens and issue counts of tiers and runs are sums of their phases', and a run f
 when its last phase finishes.
 """
 
+from collections import defaultdict
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 
 from autopack_site import clock
 from autopack_site.errors import Conflict, InvalidInput, NotFound
@@ -495,23 +496,50 @@ def _hold_unclaimed(rows: list[tuple[str, str, int]]) -> None:
 
 
 def _add_tokens(run: Run, tokens_by_phase: dict[str, int], now) -> None:
+    """Add metered tokens to phases, their tiers and the run, as increments.
+
+    Tokens move no state, issue count or start, so nothing is summed again: each phase's effective
+    figure changes by some amount, and its tier and the run by the same. The run's row is locked
+    (every write to a run's phases takes that lock first), so the increments cannot interleave.
+    """
     run.version += 1
     named = [phase_id for phase_id in tokens_by_phase if phase_id]
-    phases = {p.phase_id: p for p in Phase.objects.select_related("tier").filter(run=run, phase_id__in=named)}
-    tiers = {}
+    phases = {
+        p.phase_id: p
+        for p in Phase.objects.filter(run=run, phase_id__in=named).only(
+            "phase_id", "tier_id", "reported_tokens", "usage_tokens", "tokens_used"
+        )
+    }
+    without_phase = metered = 0
+    by_tier: dict[int, int] = defaultdict(int)
     for phase_id, tokens in tokens_by_phase.items():
+        metered += tokens
         phase = phases.get(phase_id)
         if phase is None:
-            run.usage_tokens_without_phase += tokens
+            without_phase += tokens
             continue
+        before = phase.tokens_used
         phase.usage_tokens = (phase.usage_tokens or 0) + tokens
         phase.tokens_used = effective_tokens(phase)
-        phase.version, phase.updated_at = run.version, now
-        phase.save(update_fields=["usage_tokens", "tokens_used", "version", "updated_at"])
-        tiers[phase.tier_id] = phase.tier
-    for tier in tiers.values():
-        _refresh_tier(tier, now, version=run.version)
-    _refresh_run(run, now)
+        Phase.objects.filter(pk=phase.pk).update(
+            usage_tokens=phase.usage_tokens, tokens_used=phase.tokens_used, version=run.version, updated_at=now
+        )
+        by_tier[phase.tier_id] += phase.tokens_used - before
+    for tier_id, added in sorted(by_tier.items()):
+        Tier.objects.filter(pk=tier_id).update(
+            tokens_used=F("tokens_used") + added, version=run.version, updated_at=now
+        )
+    run.usage_tokens_without_phase += without_phase
+    run.tokens_used += without_phase + sum(by_tier.values())
+    run.tokens_metered += metered
+    run.updated_at = now
+    Run.objects.filter(pk=run.pk).update(
+        usage_tokens_without_phase=run.usage_tokens_without_phase,
+        tokens_used=run.tokens_used,
+        tokens_metered=run.tokens_metered,
+        version=run.version,
+        updated_at=now,
+    )
 
 
 def _lock_run_ids(run_ids: list[str]) -> None:
