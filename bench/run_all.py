@@ -165,6 +165,17 @@ def gateway_rows(runs: list[dict]) -> list[Row]:
                 ours - bare <= 5,
             )
         )
+    ours, bare = figure("run_call_p50_ms"), figure("bare_run_call_p50_ms")
+    rows.append(
+        Row(
+            "gateway, call in a run and phase: added p50",
+            f"+{ours - bare:.2f} ms",
+            f"provider alone p50 {bare:.2f} ms",
+            ours / bare,
+            "informational",
+            None,
+        )
+    )
     rate, bare_rate = figure("calls_per_s"), figure("bare_calls_per_s")
     rows.append(
         Row(
