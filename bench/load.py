@@ -3,13 +3,14 @@
     .venv/bin/python bench/load.py              # 8 clients for 30 s, PostgreSQL at BENCH_POSTGRES
     .venv/bin/python bench/load.py --restart    # the same on a throwaway cluster, stopped for 5 s mid-load
 
-gunicorn serves the app as `make run` does (two gthread workers). A run with 4 tiers of 4 phases is
-started through POST /runs/start; then each client thread posts usage events (a tenth of them replays
-of request ids already sent, by any client), moves its own two phases between EXECUTING, GATE and
-CI_RUNNING, and adds notes, keeping a ledger of what it sent and what each reply said. After the load
-every phase gets its final state, and `bench/ledger.py` reads the database and compares it with the
-ledger: events, hourly and daily totals, per-run and per-sender totals, phase, tier and run figures and
-states, and the usage windows as the dashboard computes them. The database is left for reading.
+gunicorn serves the app as `make run` does (two gthread workers). A run with two phases per client,
+four to a tier, is started through POST /runs/start; then each client thread posts usage events (a
+tenth of them replays of request ids already sent, by any client), moves its own phases between
+EXECUTING, GATE and CI_RUNNING, and adds notes, keeping a ledger of what it sent and what each reply
+said. After the load every phase gets its final state, and `bench/ledger.py` reads the database and
+compares it with the ledger: events, hourly and daily totals, per-run and per-sender totals, phase,
+tier and run figures and states, and the usage windows as the dashboard computes them. The database
+is left for reading (the restart's throwaway cluster is removed).
 """
 
 import argparse
@@ -26,6 +27,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from _db import ROOT, SERVER, database_url, drop_database, prepare_database
 from serve import Server
@@ -35,13 +37,12 @@ SECONDS = 30.0
 REPLAY_SHARE = 0.1
 # Of each client's requests: usage events, then phase moves; the rest are notes.
 EVENT_SHARE, MOVE_SHARE = 0.8, 0.15
-TIERS, PHASES_PER_TIER = 4, 4
+# Each client moves two phases of its own, so no two clients race one phase's state; tiers hold four.
+PHASES_PER_CLIENT, PHASES_PER_TIER = 2, 4
 # Under way, phases only move between these: every such move is legal, and none finishes the run.
 CYCLE = ("EXECUTING", "GATE", "CI_RUNNING")
-# Each phase's state once the load is over: one tier with a skipped phase, one with a failed one.
-FINAL_STATES = {5: "SKIPPED", 9: "FAILED"}
-EXPECTED_TIER_STATES = {"T1": "COMPLETE", "T2": "COMPLETE", "T3": "FAILED", "T4": "COMPLETE"}
-EXPECTED_RUN_STATE = "DONE_FAILED_REQUIRES_HUMAN_REVIEW"
+# Each phase's state once the load is over (else COMPLETE): a tier with a skipped phase, one with a failed one.
+FINAL_STATES = {"P5": "SKIPPED", "P9": "FAILED"}
 MODELS = (
     ("openai", "gpt-4o"),
     ("openai", "gpt-4.1-mini"),
@@ -105,6 +106,13 @@ class Connection:
             self.conn = None
 
 
+class Reply(NamedTuple):
+    kind: str  # event, replay, move, note
+    status: int | None
+    at: float
+    seconds: float
+
+
 @dataclass
 class Ledger:
     """What the clients sent and what each reply said, kept as they go. Thread-safe through `lock`.
@@ -116,7 +124,7 @@ class Ledger:
 
     run_id: str
     lock: threading.Lock = field(default_factory=threading.Lock)
-    replies: list[tuple[str, int | None, float, float]] = field(default_factory=list)  # kind, status, at, seconds
+    replies: list[Reply] = field(default_factory=list)
     sent: dict[str, dict] = field(default_factory=dict)
     # The request_ids of `sent` in the order sent, to pick replays from.
     sent_ids: list[str] = field(default_factory=list)
@@ -135,7 +143,7 @@ class Ledger:
 
     def reply(self, kind: str, answer: Answer) -> None:
         with self.lock:
-            self.replies.append((kind, answer.status, answer.at, answer.seconds))
+            self.replies.append(Reply(kind, answer.status, answer.at, answer.seconds))
             if answer.status == 503 and "retry-after" not in answer.headers:
                 self.faults.append(f"{kind}: 503 without Retry-After")
             elif answer.status is not None and answer.status >= 500 and answer.status != 503:
@@ -169,31 +177,47 @@ class Ledger:
             "recorded": sorted(self.recorded),
             "notes_accepted": self.notes_accepted,
             "notes_unknown": self.notes_unknown,
-            "phase_states": self.final_phase_states,
-            "tier_states": EXPECTED_TIER_STATES,
-            "run_state": EXPECTED_RUN_STATE,
+            **expected_states(self.final_phase_states),
         }
 
 
-def plan(run_id: str) -> dict:
-    """The run's start payload: TIERS tiers of PHASES_PER_TIER phases, P1 to P16."""
-    tiers = [{"tier_id": f"T{t + 1}", "tier_index": t, "name": f"Tier {t + 1}"} for t in range(TIERS)]
+def expected_states(phases: dict[str, str]) -> dict:
+    """The tier and run states the API's rules give for these final phase states (none still running)."""
+    tiers: dict[str, list[str]] = {}
+    for phase_id, state in phases.items():
+        tiers.setdefault(tier_of(int(phase_id[1:]) - 1), []).append(state)
+    return {
+        "phase_states": phases,
+        "tier_states": {t: "FAILED" if "FAILED" in states else "COMPLETE" for t, states in tiers.items()},
+        "run_state": "DONE_FAILED_REQUIRES_HUMAN_REVIEW" if "FAILED" in phases.values() else "DONE_SUCCESS",
+    }
+
+
+def tier_of(index: int) -> str:
+    return f"T{index // PHASES_PER_TIER + 1}"
+
+
+def plan(run_id: str, clients: int) -> dict:
+    """The run's start payload: P1, P2, ... for the clients, four to a tier."""
+    count = PHASES_PER_CLIENT * clients
     phases = [
         {
             "phase_id": f"P{n + 1}",
             "phase_index": n,
-            "tier_id": f"T{n // PHASES_PER_TIER + 1}",
+            "tier_id": tier_of(n),
             "name": f"Phase {n + 1}",
             "task_category": "tests",
             "complexity": "medium",
         }
-        for n in range(TIERS * PHASES_PER_TIER)
+        for n in range(count)
     ]
-    return {"run": {"run_id": run_id, "token_cap": 10**12}, "tiers": tiers, "phases": phases}
+    tier_ids = dict.fromkeys(p["tier_id"] for p in phases)
+    tiers = [{"tier_id": t, "tier_index": i, "name": f"Tier {t[1:]}"} for i, t in enumerate(tier_ids)]
+    return {"run": {"run_id": run_id, "token_cap": 10**12, "max_phases": count}, "tiers": tiers, "phases": phases}
 
 
-def start_run(port: int, run_id: str) -> None:
-    answer = Connection(port).send("POST", "/runs/start", plan(run_id))
+def start_run(port: int, run_id: str, clients: int) -> None:
+    answer = Connection(port).send("POST", "/runs/start", plan(run_id, clients))
     if answer.status != 201:
         raise RuntimeError(f"POST /runs/start answered {answer.status}: {answer.body[:300]!r}")
 
@@ -299,8 +323,7 @@ class LoadClient:
 
 
 def phases_of(client: int) -> list[str]:
-    """Each client moves two phases of its own, so no two clients race one phase's state."""
-    return [f"P{2 * client + 1}", f"P{2 * client + 2}"]
+    return [f"P{PHASES_PER_CLIENT * client + k + 1}" for k in range(PHASES_PER_CLIENT)]
 
 
 def run_load(port: int, *, seconds: float = SECONDS, clients: int = CLIENTS, during=None) -> Ledger:
@@ -310,7 +333,7 @@ def run_load(port: int, *, seconds: float = SECONDS, clients: int = CLIENTS, dur
     """
     tag = secrets.token_hex(4)
     ledger = Ledger(run_id=f"load-{tag}")
-    start_run(port, ledger.run_id)
+    start_run(port, ledger.run_id, clients)
     workers = [LoadClient(n, port, ledger, phases_of(n), tag) for n in range(clients)]
     ledger.started = time.monotonic()
     deadline = ledger.started + seconds
@@ -331,12 +354,13 @@ def run_load(port: int, *, seconds: float = SECONDS, clients: int = CLIENTS, dur
 def finish_phases(port: int, ledger: Ledger, clients: int) -> None:
     """Move every phase of the load to its final state; the run then finishes itself."""
     http = Connection(port)
-    for n in range(1, 2 * clients + 1):
-        state = FINAL_STATES.get(n, "COMPLETE")
-        answer = send_until_answered(http, "POST", f"/runs/{ledger.run_id}/phases/P{n}/update_status", {"state": state})
+    for phase_id in (p for n in range(clients) for p in phases_of(n)):
+        state = FINAL_STATES.get(phase_id, "COMPLETE")
+        path = f"/runs/{ledger.run_id}/phases/{phase_id}/update_status"
+        answer = send_until_answered(http, "POST", path, {"state": state})
         if answer.status != 200:
-            ledger.faults.append(f"final move of P{n} to {state}: {answer.status} {answer.body[:200]!r}")
-        ledger.final_phase_states[f"P{n}"] = state
+            ledger.faults.append(f"final move of {phase_id} to {state}: {answer.status} {answer.body[:200]!r}")
+        ledger.final_phase_states[phase_id] = state
     http.close()
 
 
@@ -368,8 +392,8 @@ def check(url: str, ledger: Ledger) -> dict:
 
 def figures(ledger: Ledger, report: dict) -> dict:
     """The load's figures: requests, replies by status, throughput and latency, events against the ledger."""
-    statuses = Counter("no answer" if status is None else status for _, status, _, _ in ledger.replies)
-    latencies = sorted(seconds * 1000 for _, status, _, seconds in ledger.replies if status is not None)
+    statuses = Counter("no answer" if r.status is None else r.status for r in ledger.replies)
+    latencies = sorted(r.seconds * 1000 for r in ledger.replies if r.status is not None)
     elapsed = ledger.ended - ledger.started
     return {
         "seconds": round(elapsed, 1),
@@ -413,6 +437,22 @@ def print_figures(title: str, result: dict) -> None:
         print(f"  {line}")
 
 
+def run_on_server(database: str, *, seconds: float = SECONDS, clients: int = CLIENTS) -> dict:
+    """The load on a fresh `database` of the PostgreSQL server at BENCH_POSTGRES, left there for reading."""
+    drop_database(database)
+    prepare_database(database)
+    with tempfile.TemporaryDirectory() as scratch, Server(database, env=notes_env(scratch)) as server:
+        ledger = run_load(server.port, seconds=seconds, clients=clients)
+    result = figures(ledger, check(database_url(database), ledger))
+    result["database"] = f"{SERVER.rsplit('@', 1)[-1]}/{database}"
+    return result
+
+
+def notes_env(scratch: str) -> dict:
+    """The served app appends its notes to a file of the load's own, not the project's."""
+    return {"AUTOPACK_NOTES_FILE": str(Path(scratch) / "notes.md")}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=SECONDS)
@@ -422,31 +462,25 @@ def main():
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON line")
     args = parser.parse_args()
     if args.restart:
-        from restart import run_with_restart
+        from cluster import ClusterUnavailable
+        from restart import print_restart, run_with_restart
 
-        result = run_with_restart(seconds=args.seconds, clients=args.clients)
+        try:
+            result = run_with_restart(seconds=args.seconds, clients=args.clients)
+        except ClusterUnavailable as exc:
+            sys.exit(f"--restart needs a throwaway PostgreSQL cluster: {exc}")
     else:
-        drop_database(args.database)
-        prepare_database(args.database)
-        with Server(args.database, env={"AUTOPACK_NOTES_FILE": notes_file()}) as server:
-            ledger = run_load(server.port, seconds=args.seconds, clients=args.clients)
-        result = figures(ledger, check(database_url(args.database), ledger))
-        result["database"] = f"{SERVER.rsplit('@', 1)[-1]}/{args.database}"
+        result = run_on_server(args.database, seconds=args.seconds, clients=args.clients)
     if args.json:
         print(json.dumps(result))
-        return
-    print_figures(f"{args.clients} clients for {args.seconds:g} s", result)
-    if args.restart:
-        from restart import print_restart
-
-        print_restart(result["restart"])
     else:
-        print(f"database          {result['database']} (kept for reading)")
-
-
-def notes_file() -> str:
-    """Where the served app appends its notes: a file of the load's own, not the project's."""
-    return str(Path(tempfile.gettempdir()) / f"autopack-load-notes-{secrets.token_hex(4)}.md")
+        print_figures(f"{args.clients} clients for {args.seconds:g} s", result)
+        if args.restart:
+            print_restart(result["restart"])
+        else:
+            print(f"database          {result['database']} (kept for reading)")
+    broken = result["mismatches"] or result.get("restart", {}).get("problems")
+    sys.exit(1 if broken else 0)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 from collections import Counter
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 
 from _db import ROOT, database_url, prepare_database
 from cluster import Cluster
-from load import CLIENTS, SECONDS, Answer, Connection, Ledger, check, figures, notes_file, run_load
+from load import CLIENTS, SECONDS, Answer, Connection, Ledger, check, figures, notes_env, run_load
 from serve import Server
 
 DATABASE = "autopack_load"
@@ -145,7 +146,6 @@ class Outage:
         self.healthz_while_down: Counter = Counter()
         self.stopping = self.stopped = self.starting = self.started = 0.0
         self.healthz_back = self.api_back = None
-        self.problems: list[str] = []
 
     def run(self, ledger: Ledger) -> None:
         http = Connection(self.server.port)
@@ -210,9 +210,9 @@ class Outage:
         """The restart's figures; `problems` lists every rule broken."""
         output = self.server.output()
         workers_after = self.server.worker_pids()
-        down = [r for r in ledger.replies if self.stopped <= r[2] and r[2] + r[3] <= self.starting]
-        statuses = Counter("no answer" if status is None else status for _, status, _, _ in down)
-        after = [r for r in ledger.replies if r[2] >= self.started and r[1] is not None and r[1] < 300]
+        down = [r for r in ledger.replies if self.stopped <= r.at and r.at + r.seconds <= self.starting]
+        statuses = Counter("no answer" if r.status is None else r.status for r in down)
+        back = [r.at + r.seconds for r in ledger.replies if r.at >= self.started and r.status and r.status < 300]
         problems = [f"while down, {name}: {p}" for name, p in self.outage_probes.items() if p]
         problems += [f"once back, {name}: {p}" for name, p in self.after_probes.items() if p]
         problems += [f"a client's request while down answered {s} ({n}x)" for s, n in statuses.items() if s != 503]
@@ -234,11 +234,11 @@ class Outage:
             "down_s": round(self.started - self.stopping, 1),
             "probes_while_down": self.outage_probes,
             "replies_while_down": {str(k): v for k, v in statuses.items()},
-            "slowest_while_down_ms": round(max((r[3] for r in down), default=0) * 1000, 1),
+            "slowest_while_down_ms": round(max((r.seconds for r in down), default=0) * 1000, 1),
             "healthz_while_down": {str(k): v for k, v in self.healthz_while_down.items()},
             "healthz_back_s": _rounded(self.healthz_back),
             "api_back_s": _rounded(self.api_back),
-            "clients_back_s": _rounded(min(r[2] + r[3] for r in after) - self.started) if after else None,
+            "clients_back_s": _rounded(min(back) - self.started) if back else None,
             "workers": len(workers_after),
             "workers_same": workers_after == self.workers_before,
             "worker_timeouts": timeouts,
@@ -252,10 +252,10 @@ def _rounded(seconds: float | None) -> float | None:
 
 def run_with_restart(*, seconds: float = SECONDS, clients: int = CLIENTS, down_for: float = DOWN_FOR) -> dict:
     """The load on a throwaway cluster, stopped a third of the way in for `down_for` seconds; its figures."""
-    with Cluster() as cluster:
+    with Cluster() as cluster, tempfile.TemporaryDirectory() as scratch:
         prepare_database(DATABASE, cluster.postgres)
         url = database_url(DATABASE, cluster.postgres)
-        with Server(DATABASE, postgres=cluster.postgres, env={"AUTOPACK_NOTES_FILE": notes_file()}) as server:
+        with Server(DATABASE, postgres=cluster.postgres, env=notes_env(scratch)) as server:
             outage = Outage(server, cluster, staff_session(server.port, url), after=seconds / 3, down_for=down_for)
             ledger = run_load(server.port, seconds=seconds, clients=clients, during=outage.run)
             restart = outage.figures(ledger)
