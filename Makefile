@@ -9,7 +9,7 @@ WORKERS ?= 2
 # The browser tests drive Debian's Chromium; AUTOPACK_CHROMIUM points them at another binary.
 CHROMIUM := $(or $(AUTOPACK_CHROMIUM),/usr/bin/chromium)
 
-.PHONY: run test lint format bench-setup clean chromium bench
+.PHONY: run test lint format bench-setup clean chromium bench load
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +77,12 @@ bench: $(VENV)/.runtime
 	  fi; \
 	fi
 	$(BIN)/python bench/run_all.py
+
+# The served app under 8 clients for 30 s, then the same through a database restart (a throwaway cluster
+# made with initdb), each checked against the database afterwards. About 2 minutes; not part of `make test`.
+load: $(VENV)/.runtime
+	$(BIN)/python bench/load.py
+	$(BIN)/python bench/load.py --restart
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

@@ -91,6 +91,9 @@ def locked_out(request, credentials=None, *args):
 @require_GET
 def healthz(request):
     try:
+        # A kept connection that the server has ended (a restart, a stop) still looks open: check it as a
+        # query's first use would, so a database that is away is reported, not hidden behind it.
+        connection.close_if_health_check_failed()
         connection.ensure_connection()
     except OperationalError:
         metrics.count_database_error("OperationalError")

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 
-from _db import ROOT, database_url
+from _db import ROOT, SERVER, database_url
 
 # Throughput: a few clients at once, as several open dashboards poll. Latency: one request at a time.
 WRK_LOAD = ["-t1", "-c8", "-d5s"]
@@ -46,12 +46,15 @@ def free_port() -> int:
 
 class Server:
     """The app under gunicorn, on database `name` (with `make run`'s worker count unless `workers`). Use as a
-    context manager."""
+    context manager.
 
-    def __init__(self, name: str, workers: int | None = None):
+    `postgres` is the PostgreSQL server holding the database; `env` adds to the app's environment.
+    """
+
+    def __init__(self, name: str, workers: int | None = None, *, postgres: str = SERVER, env: dict | None = None):
         self.port = free_port()
         self.workers = workers
-        self.env = {**os.environ, "DATABASE_URL": database_url(name), "DEBUG": "false"}
+        self.env = {**os.environ, "DATABASE_URL": database_url(name, postgres), "DEBUG": "false", **(env or {})}
         # gunicorn's own output, kept out of the table; closed with the server.
         self.log = tempfile.TemporaryFile()  # noqa: SIM115
         self.process = None
@@ -67,12 +70,23 @@ class Server:
                     return self
             except OSError:
                 time.sleep(0.1)
+        self.__exit__()
         raise RuntimeError(f"gunicorn did not answer on port {self.port}: {' '.join(command)}")
 
     def __exit__(self, *exc):
         self.process.terminate()
-        self.process.wait(timeout=30)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
         self.log.close()
+
+    def output(self) -> str:
+        """What gunicorn has logged so far: its access log, worker boots and exits, errors."""
+        # Read without moving the file's offset, which gunicorn shares and writes at.
+        fd = self.log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"

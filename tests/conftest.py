@@ -121,7 +121,7 @@ def pytest_collection_modifyitems(config, items):
 
     if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         skip = pytest.mark.skip(
-            reason="PostgreSQL-only behaviour: concurrent writers, row locks, COPY and worker processes"
+            reason="PostgreSQL-only behaviour: concurrent writers, row locks, COPY, worker processes, restarts"
         )
         for item in items:
             if "postgres_only" in item.keywords:

@@ -5,6 +5,7 @@ import time
 import psycopg
 import pytest
 from django.db import connection
+from django.test import Client
 
 from runs.models import Run
 
@@ -44,14 +45,32 @@ def test_a_connection_the_server_ended_is_replaced_before_the_request_uses_it():
     first = connection.connection
     backend = connection.connection.info.backend_pid
     start_request()
-    with psycopg.connect(connection.connection.info.dsn, autocommit=True) as other:
-        other.execute("SELECT pg_terminate_backend(%s)", [backend])
-    # The server's goodbye reaches the socket within moments.
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not _readable(first):
-        time.sleep(0.01)
+    _terminate(first)
     assert Run.objects.count() == 0
     assert connection.connection is not first and connection.connection.info.backend_pid != backend
+
+
+def test_healthz_is_503_when_the_server_ended_its_connection_and_takes_no_new_one(monkeypatch):
+    Run.objects.count()
+    _terminate(connection.connection)
+    start_request()
+
+    def refuse(*args, **kwargs):
+        raise psycopg.OperationalError("connection refused")
+
+    monkeypatch.setattr(connection.Database, "connect", refuse)
+    response = Client().get("/healthz")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+
+
+def _terminate(conn) -> None:
+    """End the server side of `conn`, as a restart does, and wait for its goodbye to reach the socket."""
+    with psycopg.connect(conn.info.dsn, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [conn.info.backend_pid])
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not _readable(conn):
+        time.sleep(0.01)
 
 
 def _readable(conn) -> bool:
