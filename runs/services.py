@@ -460,7 +460,9 @@ def delete_run(*, run_id: str) -> None:
     _lock_run(run_id).delete()
 
 
-@transaction.atomic
+# Part of the caller's transaction (usage recording) when there is one: no savepoint, whose two round
+# trips would cost more than the rest; a failure here fails the whole recording, as it should.
+@transaction.atomic(savepoint=False)
 def add_usage_tokens(*, tokens_by_run: dict[str, dict[str, int]]) -> None:
     """Add usage events' tokens to runs' phases ("" or an unknown phase: the run itself).
 
