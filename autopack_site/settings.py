@@ -258,5 +258,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     # The SDK's HTTP client logs every request to a provider at INFO: one line per LLM call, which the
     # usage records already hold.
-    "loggers": {name: {"level": "WARNING"} for name in ("httpx", "httpx2", "openai")},
+    "loggers": {
+        **{name: {"level": "WARNING"} for name in ("httpx", "httpx2", "openai")},
+        # A request that met the database away: one line, not a traceback per request during a restart.
+        "django.request": {"filters": ["database_away"]},
+    },
+    "filters": {"database_away": {"()": "autopack_site.logs.DatabaseAwayFilter"}},
 }

@@ -22,12 +22,12 @@ from _db import ROOT, SERVER, use_database
 SEED_EVENTS = """
 INSERT INTO usage_llmusageevent (provider, model, role, run_id, phase_id, prompt_tokens, completion_tokens,
     total_tokens, cached_prompt_tokens, reasoning_tokens, cost_usd, latency_ms, status, request_id, is_demo,
-    created_at)
+    sent_by, created_at)
 SELECT (ARRAY['openai','openai','anthropic','google'])[1 + i %% 4],
        (ARRAY['gpt-4o','gpt-4o-mini','claude-sonnet-4-5','gemini-2.5-flash'])[1 + i %% 4],
        (ARRAY['builder','auditor','agent:planner'])[1 + i %% 3],
        'bench-run-' || (i / 5000), 'P' || ((i / 400) %% 12),
-       p, c, p + c, p / 4, 0, round((p * 2.5 + c * 10) / 1e6, 10), 1200, 'ok', NULL, false,
+       p, c, p + c, p / 4, 0, round((p * 2.5 + c * 10) / 1e6, 10), 1200, 'ok', NULL, false, '',
        now() - interval '180 days' * (1 - i::float8 / %(n)s) - interval '1 second' * random()
 FROM (SELECT i, (random() * 10000)::int AS p, (random() * 2000)::int AS c
       FROM generate_series(1, %(n)s) AS i) AS s

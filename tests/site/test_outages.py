@@ -125,3 +125,12 @@ def test_a_broken_models_yaml_is_503_with_retry_after(api, models_config, tmp_pa
 @pytest.mark.parametrize("url", ["/healthz", "/health"])
 def test_health_answers_ok_when_the_database_answers(url):
     assert Client().get(url).json() == {"status": "ok"}
+
+
+@pytest.mark.usefixtures("database_away")
+def test_a_request_that_met_the_database_away_is_logged_in_one_line(raising_client, caplog):
+    with caplog.at_level("ERROR", logger="django.request"):
+        raising_client.get("/runs/")
+    (record,) = [r for r in caplog.records if r.name == "django.request"]
+    assert record.exc_info is None
+    assert "database unavailable: connection refused" in record.getMessage()
