@@ -113,6 +113,13 @@ def write_events(
     # the connection, and only then may we close it and start clean.
     outer = connection.in_atomic_block
     use_copy = connection.vendor == "postgresql" and not outer and len(events) >= COPY_THRESHOLD
+    at_once = new_ids and not outer and connection.vendor == "postgresql" and not result.rejected
+    if at_once and len(events) <= FEW_BUCKETS and not any(e.run_id for _, e in events):
+        try:
+            return _write_at_once([e for _, e in events])
+        except IntegrityError:
+            # One of the ids was stored after all: the full path below looks them up and says which.
+            new_ids = False
     for attempt in range(1, ATTEMPTS + 1):
         try:
             # Our own transaction, or a savepoint in the caller's: either way a failed attempt is
@@ -124,9 +131,10 @@ def write_events(
                     transaction.on_commit(functools.partial(metrics.count_usage_events, written.imported))
                 return written
         except IntegrityError:
-            # A concurrent writer inserted one of our request_ids first: classify again.
+            # A concurrent writer inserted one of our request_ids first: classify again, looking them up.
             if attempt == ATTEMPTS:
                 raise
+            new_ids = False
         except OperationalError as exc:
             # A deadlock or serialization failure says nothing about the events: run the batch again.
             if attempt == ATTEMPTS or getattr(exc.__cause__, "sqlstate", None) not in RETRYABLE_PGCODES:
@@ -135,6 +143,27 @@ def write_events(
         if use_copy:
             connection.close()
     raise AssertionError("unreachable")
+
+
+def _write_at_once(events: list[UsageEvent]) -> BatchResult:
+    """PostgreSQL: new events that touch no run, with their buckets, in one statement and one round trip.
+
+    An LLM call's own event (its request id made just now, nothing stored under it) is the usual case.
+    One statement is atomic by itself, in autocommit: no BEGIN and COMMIT of their own. A clash on
+    request_id fails it whole, as IntegrityError.
+    """
+    table = LlmUsageEvent._meta.db_table
+    one_row = f"({', '.join(['%s'] * len(EVENT_COLUMNS))})"
+    insert = (
+        f"INSERT INTO {table} ({', '.join(EVENT_COLUMNS)}) VALUES {', '.join([one_row] * len(events))}",  # noqa: S608
+        [value for row in _event_rows(events) for value in row],
+    )
+    tables = _bucket_tables(events)
+    sql, params = _upsert_small(tables, first=insert) if tables else insert
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+    metrics.count_usage_events(len(events))
+    return BatchResult(imported=len(events))
 
 
 def _write(events, result: BatchResult, *, atomic_batch: bool, use_copy: bool, new_ids: bool) -> BatchResult:
@@ -238,14 +267,18 @@ def _stored_figures(request_ids: list[str]) -> dict[str, tuple | str]:
     return {rid: row[0] if is_pruned else tuple(row) for rid, is_pruned, *row in rows}
 
 
+_row_of = operator.attrgetter(*EVENT_COLUMNS)
+
+
+def _event_rows(events: list[UsageEvent]):
+    for e in events:
+        row = _row_of(e)
+        yield (*row[:-1], Jsonb(e.decision)) if e.decision is not None else row
+
+
 def _insert(events: list[UsageEvent], *, use_copy: bool) -> list[UsageEvent]:
     """Insert the events; return those a concurrent writer recorded first (PostgreSQL INSERTs only)."""
-    row_of = operator.attrgetter(*EVENT_COLUMNS)
-
-    def rows(chunk):
-        for e in chunk:
-            row = row_of(e)
-            yield (*row[:-1], Jsonb(e.decision)) if e.decision is not None else row
+    rows = _event_rows
 
     table = LlmUsageEvent._meta.db_table
     if use_copy:
@@ -298,6 +331,21 @@ def day_of(moment: dt.datetime) -> dt.datetime:
 
 
 def _add_to_buckets(events: list[UsageEvent]) -> None:
+    tables = _bucket_tables(events)
+    if not tables:
+        return
+    if connection.vendor == "postgresql" and all(len(rows) <= FEW_BUCKETS for *_, rows in tables):
+        # A call or a small batch (the usual case): every table's upsert in one statement, one round trip.
+        sql, params = _upsert_small(tables)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+        return
+    for model, key, sums, rows in tables:
+        _upsert_adding(model, key, sums, rows)
+
+
+def _bucket_tables(events: list[UsageEvent]) -> list[tuple]:
+    """(model, key columns, sum columns, rows) of each bucket table the events add to."""
     # Events are grouped first (one dict step each; a batch's events mostly share their hour), then
     # each group's figures are summed at once: a large import's batches hold thousands of events and
     # a few dozen groups.
@@ -347,15 +395,7 @@ def _add_to_buckets(events: list[UsageEvent]) -> None:
         (RunUsageBucket, RUN_BUCKET_KEY, RUN_BUCKET_SUMS, run_rows),
         (KeyUsageBucket, KEY_BUCKET_KEY, KEY_BUCKET_SUMS, key_rows),
     )
-    tables = [table for table in tables if table[3]]
-    if not tables:
-        return
-    if connection.vendor == "postgresql" and all(len(rows) <= FEW_BUCKETS for *_, rows in tables):
-        # A call or a small batch (the usual case): every table's upsert in one statement, one round trip.
-        _upsert_small(tables)
-        return
-    for model, key, sums, rows in tables:
-        _upsert_adding(model, key, sums, rows)
+    return [table for table in tables if table[3]]
 
 
 class BucketKey(NamedTuple):
@@ -435,24 +475,23 @@ def _upsert_parts(model, key: tuple[str, ...], sums: tuple[str, ...]) -> tuple[s
     return table, (*key, *sums), f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {update}"
 
 
-def _upsert_small(tables: list[tuple]) -> None:
-    """PostgreSQL: a few rows into each of several bucket tables, in one statement.
+def _upsert_small(tables: list[tuple], first: tuple[str, list] | None = None) -> tuple[str, list]:
+    """PostgreSQL: a few rows into each of several bucket tables, as one statement (after `first`, if given).
 
     Each table's upsert but the last is a data-modifying WITH query of the last one: PostgreSQL runs
     every one of them, once, in one snapshot. Every writer sends the same shape (tables in a fixed
     order, rows sorted by key), so concurrent writers lock bucket rows in one order and cannot deadlock.
     """
-    parts, params = [], []
+    parts, params = ([first[0]], list(first[1])) if first else ([], [])
     for model, key, sums, rows in tables:
         table, columns, conflict = _upsert_parts(model, key, sums)
         rows.sort(key=lambda row: row[: len(key)])
         values = ", ".join([f"({', '.join(['%s'] * len(columns))})"] * len(rows))
         parts.append(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values} {conflict}")  # noqa: S608
         params.extend(value for row in rows for value in row)
-    *first, last = parts
-    sql = "".join(f"{'WITH' if i == 0 else ','} upsert_{i} AS ({part}) " for i, part in enumerate(first)) + last
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    *leading, last = parts
+    sql = "".join(f"{'WITH' if i == 0 else ','} upsert_{i} AS ({part}) " for i, part in enumerate(leading)) + last
+    return sql, params
 
 
 def _upsert_adding(

@@ -7,8 +7,8 @@ from autopack_site.errors import Conflict, InvalidInput
 from runs.models import Phase, Run, Tier
 from tests.conftest import plan
 from tests.usage.conftest import event
-from usage.models import LlmUsageEvent, RunUsageBucket, UsageBucket
-from usage.recording import record_usage
+from usage.models import KeyUsageBucket, LlmUsageEvent, RunUsageBucket, UsageBucket
+from usage.recording import record_usage, record_usage_events
 
 pytestmark = pytest.mark.django_db
 
@@ -140,3 +140,16 @@ def test_a_broken_config_does_not_stop_recording(models_config, tmp_path, settin
     settings.AUTOPACK_MODELS_CONFIG = str(broken)
     record_usage(**event())
     assert LlmUsageEvent.objects.get().cost_usd == Decimal("0.00075")
+
+
+def test_an_id_said_to_be_new_but_stored_is_still_a_duplicate(models_config):
+    # The call path's own ids are written in one statement, unlooked-up; a clash falls back to the full path.
+    first = record_usage_events([event(request_id="call-1:1")], atomic_batch=True, sent_by="agent", new_ids=True)
+    again = record_usage_events([event(request_id="call-1:1")], atomic_batch=True, sent_by="agent", new_ids=True)
+    assert (first.imported, again.imported, again.duplicates) == (1, 0, 1)
+    assert LlmUsageEvent.objects.count() == 1
+    assert list(UsageBucket.objects.order_by("size").values_list("size", "calls", "total_tokens")) == [
+        ("day", 1, 150),
+        ("hour", 1, 150),
+    ]
+    assert list(KeyUsageBucket.objects.values_list("sent_by", "calls")) == [("agent", 1)]
