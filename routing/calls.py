@@ -14,6 +14,7 @@ The request body travels as the caller wrote it, but for the model chosen, the n
 streamed) the request for usage in the last chunk; the provider's answer comes back as it was sent.
 """
 
+import contextlib
 import functools
 import itertools
 import json
@@ -342,29 +343,29 @@ class _Attempt:
             self.failures,
         )
 
-    def _read_json(self, response):
-        """The provider's whole body as JSON (None when it is not); a body that stalls fails the attempt."""
+    @contextlib.contextmanager
+    def _reading(self, response, broke_off: str):
+        """A body that stalls or breaks off while it is read fails the attempt, which then falls back."""
         try:
-            response.read()
+            yield
         except httpx2.TimeoutException:
             response.close()
             raise _Retryable(f"timed out after {self.timeout:g} s", timed_out=True) from None
         except httpx2.TransportError as exc:
             response.close()
-            raise _Retryable(f"broke off ({exc})") from None
+            raise _Retryable(f"{broke_off} ({exc})") from None
+
+    def _read_json(self, response):
+        """The provider's whole body as JSON (None when it is not)."""
+        with self._reading(response, "broke off"):
+            response.read()
         return _json_body(response)
 
     def _stream(self, client: openai.OpenAI, response, content_type: str) -> Streamed:
         chunks = response.iter_bytes()
-        try:
-            # A provider that fails before its first byte falls back like any failed call.
+        # A provider that fails before its first byte falls back like any failed call.
+        with self._reading(response, "broke off before its first byte"):
             first = next(chunks, b"")
-        except httpx2.TimeoutException:
-            response.close()
-            raise _Retryable(f"timed out after {self.timeout:g} s", timed_out=True) from None
-        except httpx2.TransportError as exc:
-            response.close()
-            raise _Retryable(f"broke off before its first byte ({exc})") from None
         chunks = self._relay(client, response, first, chunks)
         return Streamed(chunks, content_type, self.decision, self.request_id, self.failures)
 

@@ -5,13 +5,7 @@ forwards to the local fake provider, which sends each stream's chunks a second a
 streams are open, the run's progress poll must answer as fast as it does on an idle server.
 """
 
-import http.client
-import os
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 
@@ -20,8 +14,9 @@ import pytest
 
 from apikeys.services import create_api_key
 from runs.models import Run
-from tests.alerts.conftest import ROOT, worker_database_url
+from tests.alerts.conftest import worker_database_url
 from tests.conftest import plan
+from tests.served import gunicorn, status_of
 from usage.models import LlmUsageEvent
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,52 +26,19 @@ CHUNK_DELAY = 1.0  # the fake's chat stream has six events: five gaps, some 5 s 
 MESSAGES = [{"role": "user", "content": "hello"}]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def served(service, settings):
     """The app under gunicorn as `make run` starts it, on the test database and the test's models.yaml."""
-    port = free_port()
     env = {
-        **os.environ,
         "DATABASE_URL": worker_database_url(),
         "AUTOPACK_MODELS_CONFIG": settings.AUTOPACK_MODELS_CONFIG,
         "AUTOPACK_API_KEY": "",
         "DEBUG": "false",
     }
-    command = [sys.executable, "-m", "gunicorn", "autopack_site.wsgi", "--config", "autopack_site/gunicorn_conf.py"]
-    command += ["--bind", f"127.0.0.1:{port}", "--workers", "2", "--access-logfile", "/dev/null"]
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
-        try:
-            deadline = time.monotonic() + 30
-            while get(port, "/healthz") != 200:
-                assert process.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.1)
-            yield port
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-            log.seek(0)
-            output = log.read().decode(errors="replace")
+    with gunicorn(env, workers=2) as server:
+        yield server.port
+        output = server.output()
     assert "Traceback" not in output, output
-
-
-def get(port: int, path: str) -> int:
-    """One GET on a connection of its own, as a browser's poll often is; its status, or 0 when refused."""
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("GET", path)
-        response = conn.getresponse()
-        response.read()
-        conn.close()
-        return response.status
-    except OSError:
-        return 0
 
 
 def poll_latencies(port: int, path: str, count: int, until: float | None = None) -> list[float]:
@@ -86,7 +48,7 @@ def poll_latencies(port: int, path: str, count: int, until: float | None = None)
         if until is not None and time.monotonic() > until:
             break
         started = time.perf_counter()
-        status = get(port, path)
+        status = status_of(port, path)
         latencies.append((time.perf_counter() - started) * 1000)
         assert status == 204, f"poll answered {status}"
         time.sleep(0.02)

@@ -1,8 +1,5 @@
 """Several app servers on one database: what one server changes, another sees within seconds."""
 
-import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -15,7 +12,7 @@ from django.test import Client
 from django.utils.module_loading import import_string
 
 from tests.alerts.conftest import worker_database_url
-from tests.site.test_serving import free_port
+from tests.served import gunicorn
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,27 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def other_server():
     """gunicorn with one worker on the test database, as a second app server behind a load balancer."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": worker_database_url(),
-        "AUTOPACK_REQUIRE_LOGIN": "true",
-        "WHITENOISE_USE_FINDERS": "true",
-    }
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    command = [str(gunicorn), "autopack_site.wsgi", "--config", "autopack_site/gunicorn_conf.py"]
-    command += ["--bind", f"127.0.0.1:{port}", "--workers", "1"]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"{url}/healthz", timeout=1).read()
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield url
-    server.terminate()
-    server.wait(timeout=10)
+    env = {"DATABASE_URL": worker_database_url(), "AUTOPACK_REQUIRE_LOGIN": "true", "WHITENOISE_USE_FINDERS": "true"}
+    with gunicorn(env, workers=1) as server:
+        yield server.url
 
 
 def status_with_session(url: str, session_key: str) -> int:

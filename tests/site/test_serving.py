@@ -1,44 +1,21 @@
 """The server as `make run` starts it: idle or slow clients never stall the dashboard."""
 
-import os
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.served import gunicorn
 
 
 @pytest.fixture
 def served(tmp_path):
     """gunicorn with the project's config and two workers, on its own SQLite file."""
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.sqlite3'}", "WHITENOISE_USE_FINDERS": "true"}
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    command = [str(gunicorn), "autopack_site.wsgi", "--config", "autopack_site/gunicorn_conf.py"]
-    command += ["--bind", f"127.0.0.1:{port}", "--workers", "2"]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"{url}/healthz", timeout=1).read()
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield url, port
-    server.terminate()
-    server.wait(timeout=10)
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'serve.sqlite3'}", "WHITENOISE_USE_FINDERS": "true"}
+    with gunicorn(env, workers=2) as server:
+        yield server.url, server.port
 
 
 def test_idle_and_slow_clients_do_not_stall_the_server(served):

@@ -9,7 +9,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from psycopg import sql
 
 from tests.conftest import QUICK_START
+from tests.served import free_port
 
 pytestmark = pytest.mark.postgres_only
 
@@ -32,12 +32,6 @@ ROOT = Path(__file__).resolve().parents[2]
 KEY = "start-script-key-" + secrets.token_hex(8)
 # Migrating an empty database is the slow part; the rest starts in a few seconds.
 READY_WITHIN = 45
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
