@@ -278,8 +278,6 @@ def _event_rows(events: list[UsageEvent]):
 
 def _insert(events: list[UsageEvent], *, use_copy: bool) -> list[UsageEvent]:
     """Insert the events; return those a concurrent writer recorded first (PostgreSQL INSERTs only)."""
-    rows = _event_rows
-
     table = LlmUsageEvent._meta.db_table
     if use_copy:
         # COPY is several times faster than INSERT for large files (see bench/record_usage_speed.py).
@@ -291,7 +289,7 @@ def _insert(events: list[UsageEvent], *, use_copy: bool) -> list[UsageEvent]:
             cursor.cursor.copy(f"COPY {table} ({', '.join(EVENT_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy,
         ):
             copy.set_types(_column_types(LlmUsageEvent, EVENT_COLUMNS))
-            for row in rows(events):
+            for row in _event_rows(events):
                 copy.write_row(row)
         return []
     if connection.vendor != "postgresql":
@@ -310,7 +308,7 @@ def _insert(events: list[UsageEvent], *, use_copy: bool) -> list[UsageEvent]:
             cursor.execute(
                 f"INSERT INTO {table} ({', '.join(EVENT_COLUMNS)}) VALUES {', '.join([one_row] * len(chunk))} "  # noqa: S608
                 "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
-                [value for row in rows(chunk) for value in row],
+                [value for row in _event_rows(chunk) for value in row],
             )
             inserted = {row[0] for row in cursor.fetchall()}
             late.extend(e for e in chunk if e.request_id is not None and e.request_id not in inserted)
