@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.site.test_serving import free_port
+from tests.served import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
