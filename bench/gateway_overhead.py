@@ -41,7 +41,9 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def timed_pairs(gateway, bare, calls: int, stream: bool) -> tuple[list[float], list[float]]:
+def timed_pairs(
+    gateway, bare, calls: int, stream: bool, model: str = "autopack/auto"
+) -> tuple[list[float], list[float]]:
     """Milliseconds per call (or to the first streamed chunk) through the gateway and straight to the provider."""
 
     def once(client, model):
@@ -58,7 +60,7 @@ def timed_pairs(gateway, bare, calls: int, stream: bool) -> tuple[list[float], l
 
     ours, reference = [], []
     for i in range(calls + 20):
-        through, straight = once(gateway, "autopack/auto"), once(bare, "gpt-4o")
+        through, straight = once(gateway, model), once(bare, "gpt-4o")
         if i >= 20:  # the first calls open connections and fill caches
             ours.append(through)
             reference.append(straight)
