@@ -4,7 +4,11 @@ when asked).
 .venv/bin/python bench/fake_provider.py     (prints its port, then serves until killed)
 """
 
+import contextlib
 import json
+import subprocess
+import sys
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ANSWER = {
@@ -52,6 +56,17 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     def handle_error(self, request, client_address):
         pass  # a load generator closing its connections mid-answer is not news
+
+
+@contextlib.contextmanager
+def running() -> Iterator[str]:
+    """This provider in a process of its own, for the block: its base URL (http://127.0.0.1:<port>/v1)."""
+    process = subprocess.Popen([sys.executable, __file__], stdout=subprocess.PIPE, text=True)
+    try:
+        yield f"http://127.0.0.1:{process.stdout.readline().strip()}/v1"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 if __name__ == "__main__":

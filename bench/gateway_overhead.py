@@ -15,17 +15,16 @@ provider, through the same openai SDK. Figures:
 """
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from pathlib import Path
 
 from _db import prepare_database
+from fake_provider import running
 from http_speed import run_plan
 from llm_overhead import CONFIG, MESSAGES
 from serve import Server, wrk
@@ -82,12 +81,10 @@ def main():
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    fake = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("fake_provider.py"))], stdout=subprocess.PIPE, text=True
-    )
     scripts = []
+    stack = contextlib.ExitStack()
     try:
-        provider = f"http://127.0.0.1:{fake.stdout.readline().strip()}/v1"
+        provider = stack.enter_context(running())
         with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as config_file:
             config_file.write(CONFIG.format(url=provider))
         os.environ.update(AUTOPACK_MODELS_CONFIG=config_file.name, BENCH_FAKE_KEY="sk-bench", AUTOPACK_API_KEY=KEY)
@@ -114,7 +111,7 @@ def main():
             bare_rate = wrk(f"{provider}/chat/completions", [*LOAD, "-s", scripts[1]])
         os.unlink(config_file.name)
     finally:
-        fake.terminate()
+        stack.close()
         for script in scripts:
             os.unlink(script)
     result = {

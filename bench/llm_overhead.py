@@ -12,13 +12,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 from _db import use_database
+from fake_provider import running
 
 CONFIG = """
 providers:
@@ -36,11 +34,7 @@ def main():
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    fake = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("fake_provider.py"))], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        url = f"http://127.0.0.1:{fake.stdout.readline().strip()}/v1"
+    with running() as url:
         with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as config_file:
             config_file.write(CONFIG.format(url=url))
         os.environ["AUTOPACK_MODELS_CONFIG"] = config_file.name
@@ -62,8 +56,6 @@ def main():
                 ours.append((middle - started) * 1000)
                 reference.append((time.perf_counter() - middle) * 1000)
         os.unlink(config_file.name)
-    finally:
-        fake.terminate()
     result = {"service_ms": statistics.median(ours), "bare_ms": statistics.median(reference)}
     if args.json:
         print(json.dumps(result))

@@ -10,16 +10,17 @@ the calls/s its one worker serves to 8 clients.
 """
 
 import argparse
+import contextlib
 import os
 import secrets
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
+from fake_provider import running
 from gateway_overhead import LOAD, percentile, post_script, timed_pairs
 from llm_overhead import MESSAGES
 from serve import free_port, wrk
@@ -38,15 +39,13 @@ def main():
     parser.add_argument("--litellm", required=True, help="the litellm command of a venv with litellm[proxy]")
     parser.add_argument("--calls", type=int, default=300)
     args = parser.parse_args()
-    fake = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("fake_provider.py"))], stdout=subprocess.PIPE, text=True
-    )
+    stack = contextlib.ExitStack()
     proxy = None
     scripts = []
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as config:
         pass
     try:
-        provider = f"http://127.0.0.1:{fake.stdout.readline().strip()}/v1"
+        provider = stack.enter_context(running())
         Path(config.name).write_text(CONFIG.format(url=provider))
         port = free_port()
         # Its price list from the package, not the network; no telemetry.
@@ -82,10 +81,10 @@ def main():
         peer_rate = wrk(f"http://127.0.0.1:{port}/v1/chat/completions", [*LOAD, "-s", scripts[0]])
         bare_rate = wrk(f"{provider}/chat/completions", [*LOAD, "-s", scripts[1]])
     finally:
-        for process in (proxy, fake):
-            if process is not None:
-                process.terminate()
-                process.wait(timeout=30)
+        if proxy is not None:
+            proxy.terminate()
+            proxy.wait(timeout=30)
+        stack.close()
         for name in (config.name, *scripts):
             os.unlink(name)
     for what, (ours, reference) in (("non-streamed call", plain), ("first streamed chunk", streamed)):
